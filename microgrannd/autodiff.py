@@ -1,0 +1,69 @@
+"""The functional API: ``grad`` and ``value_and_grad``, which nest.
+
+``grad(f)`` is a new function returning the derivative of ``f``.  Called on
+plain numbers it returns plain floats; called on Values (as happens when it is
+itself differentiated) it returns Values built as a graph, so
+``grad(grad(f))`` gives second derivatives and so on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from functools import wraps
+from typing import Any
+
+from microgrannd.engine import Value, _as_float, gradients
+
+__all__ = ["grad", "value_and_grad"]
+
+
+def value_and_grad(f: Callable[..., Any], argnums: int | Sequence[int] = 0) -> Callable[..., tuple[Any, Any]]:
+    """Return a function computing ``(f(*args), derivative of f)``.
+
+    ``argnums`` selects the argument(s) to differentiate with respect to: an
+    int gives one derivative, a sequence gives a tuple of them.  ``f`` must
+    return a single scalar (a Value or a number).  The inputs ``f`` receives
+    are fresh Values, so gradients never leak into other graphs and nested
+    calls keep their variables apart.
+    """
+    indices = (argnums,) if isinstance(argnums, int) else tuple(argnums)
+
+    @wraps(f)
+    def wrapper(*args: Any) -> tuple[Any, Any]:
+        for i in indices:
+            if not -len(args) <= i < len(args):
+                raise IndexError(f"argnums {i} out of range for {len(args)} arguments")
+        nested = any(isinstance(a, Value) for a in args)
+        inputs = list(args)
+        for i in indices:
+            a = args[i]
+            # A Value argument (an enclosing grad's variable) gets a fresh
+            # node in front of it, so that this level differentiates only
+            # with respect to its own input.
+            inputs[i] = a + 0.0 if isinstance(a, Value) else Value(_as_float(a, "argument"))
+        out = f(*inputs)
+        if isinstance(out, Value):
+            grads = gradients(out, 1.0, create_graph=nested)
+            ds = [grads.get(inputs[i], 0.0) for i in indices]
+        else:
+            out = _as_float(out, f"{getattr(f, '__name__', 'f')} result")
+            ds = [0.0 for _ in indices]
+        if nested:
+            value: Any = out if isinstance(out, Value) else Value(out, requires_grad=False)
+            ds = [d if isinstance(d, Value) else Value(d, requires_grad=False) for d in ds]
+        else:
+            value = out.data if isinstance(out, Value) else out
+        return value, (ds[0] if isinstance(argnums, int) else tuple(ds))
+
+    return wrapper
+
+
+def grad(f: Callable[..., Any], argnums: int | Sequence[int] = 0) -> Callable[..., Any]:
+    """Return a function computing the derivative of ``f`` (see value_and_grad)."""
+    vg = value_and_grad(f, argnums)
+
+    @wraps(f)
+    def wrapper(*args: Any) -> Any:
+        return vg(*args)[1]
+
+    return wrapper

@@ -1,0 +1,115 @@
+"""Differentiable functions that accept Values or plain numbers.
+
+Each function here gives a plain float for plain-number inputs and a recorded
+node (or sub-graph) for Value inputs, computed by exactly the same arithmetic.
+Composites are written with the primitives and recorded under a named scope,
+so the drawing can show, for instance, ``sigmoid`` as a cluster of its four
+primitive nodes.
+"""
+
+from __future__ import annotations
+
+from typing import Any, overload
+
+from microgrannd.engine import Value, apply, composite
+from microgrannd.ops import EXP, LOG, RECIPROCAL, RELU, SIGMOID_FUSED, SOFTPLUS, TANH
+
+__all__ = [
+    "exp",
+    "log",
+    "reciprocal",
+    "relu",
+    "tanh",
+    "softplus",
+    "sigmoid",
+    "sigmoid_fused",
+    "leaky_relu",
+]
+
+
+@overload
+def exp(x: Value) -> Value: ...
+@overload
+def exp(x: float) -> float: ...
+def exp(x: Any) -> Any:
+    """``e ** x``; overflow gives ``inf``."""
+    return apply(EXP, x)
+
+
+@overload
+def log(x: Value) -> Value: ...
+@overload
+def log(x: float) -> float: ...
+def log(x: Any) -> Any:
+    """Natural logarithm; :class:`~microgrannd.DomainError` for ``x <= 0``."""
+    return apply(LOG, x)
+
+
+@overload
+def reciprocal(x: Value) -> Value: ...
+@overload
+def reciprocal(x: float) -> float: ...
+def reciprocal(x: Any) -> Any:
+    """``1 / x``; :class:`~microgrannd.ZeroDivisionDomainError` at 0."""
+    return apply(RECIPROCAL, x)
+
+
+@overload
+def relu(x: Value) -> Value: ...
+@overload
+def relu(x: float) -> float: ...
+def relu(x: Any) -> Any:
+    """``max(x, 0)``, with derivative 0 for ``x <= 0``."""
+    return apply(RELU, x)
+
+
+@overload
+def tanh(x: Value) -> Value: ...
+@overload
+def tanh(x: float) -> float: ...
+def tanh(x: Any) -> Any:
+    """Hyperbolic tangent (a primitive, accurate on the whole real line)."""
+    return apply(TANH, x)
+
+
+@overload
+def softplus(x: Value) -> Value: ...
+@overload
+def softplus(x: float) -> float: ...
+def softplus(x: Any) -> Any:
+    """``log(1 + e ** x)``, computed without overflow; derivative ``sigmoid(x)``."""
+    return apply(SOFTPLUS, x)
+
+
+@overload
+def sigmoid_fused(x: Value) -> Value: ...
+@overload
+def sigmoid_fused(x: float) -> float: ...
+def sigmoid_fused(x: Any) -> Any:
+    """Sigmoid as one node whose backward is ``g * y * (1 - y)``."""
+    return apply(SIGMOID_FUSED, x)
+
+
+@overload
+def sigmoid(x: Value) -> Value: ...
+@overload
+def sigmoid(x: float) -> float: ...
+@composite("sigmoid")
+def sigmoid(x: Any) -> Any:
+    """``1 / (1 + e ** -x)`` as four primitive nodes.
+
+    From the input: ``mul`` by the constant -1, ``exp``, ``add`` the constant
+    1, ``reciprocal``.  Saturates cleanly: ``sigmoid(-1000.0)`` is 0.0 and
+    ``sigmoid(1000.0)`` is 1.0, both with gradient 0.0.
+    """
+    return reciprocal(1.0 + exp(x * -1.0))
+
+
+@overload
+def leaky_relu(x: Value, slope: float = 0.01) -> Value: ...
+@overload
+def leaky_relu(x: float, slope: float = 0.01) -> float: ...
+@composite("leaky_relu")
+def leaky_relu(x: Any, slope: float = 0.01) -> Any:
+    """``x`` for ``x > 0`` and ``slope * x`` otherwise: ``relu(x) - slope * relu(-x)``."""
+    return relu(x) + relu(x * -1.0) * -float(slope)
