@@ -84,7 +84,7 @@ class _Mode:
 
 
 # A ContextVar gives each thread (and each asyncio task) its own mode.
-_MODE: ContextVar[_Mode] = ContextVar("microgrannd_mode", default=_Mode(None, True))
+_MODE: ContextVar[_Mode] = ContextVar("microgrannd_mode", default=_Mode(None, True))  # noqa: B039 (frozen)
 _scope_ids = itertools.count(1)
 
 
@@ -463,7 +463,7 @@ class Value:
                 a.grad += g * da
             else:
                 ds = rule(*[p.data for p in parents], v.data)
-                for p, d in zip(parents, ds):
+                for p, d in zip(parents, ds, strict=True):
                     p.grad += g * d
 
 
@@ -524,7 +524,7 @@ def gradients(root: Value, seed: Any = 1.0, *, create_graph: bool = False) -> di
             ds = prim.derivatives(*[p if p.requires_grad else p.data for p in parents], v)
         else:
             ds = prim.derivatives(*[p.data for p in parents], v.data)
-        for p, d in zip(parents, ds):
+        for p, d in zip(parents, ds, strict=True):
             contribution = g * d
             grads[p] = grads[p] + contribution if p in grads else contribution
     return grads
