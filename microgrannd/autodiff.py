@@ -1,20 +1,27 @@
 """The functional API: ``grad`` and ``value_and_grad``, which nest.
 
 ``grad(f)`` is a new function returning the derivative of ``f``.  Called on
-plain numbers it returns plain floats; called on Values (as happens when it is
-itself differentiated) it returns Values built as a graph, so
-``grad(grad(f))`` gives second derivatives and so on.
+plain numbers at top level it returns plain floats; called on Values, or
+inside a function that is itself being differentiated, it returns Values
+built as a graph, so ``grad(grad(f))`` gives second derivatives and so on.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from contextvars import ContextVar
 from functools import wraps
 from typing import Any
 
 from microgrannd.engine import Value, _as_float, gradients
 
 __all__ = ["grad", "value_and_grad"]
+
+# How many value_and_grad calls are running in this thread.  Inside one, a
+# derivative may itself be differentiated (even when it is taken at plain
+# numbers, with Values from an enclosing function in the closure), so it is
+# built as a graph.
+_DEPTH: ContextVar[int] = ContextVar("microgrannd_grad_depth", default=0)
 
 
 def value_and_grad(f: Callable[..., Any], argnums: int | Sequence[int] = 0) -> Callable[..., tuple[Any, Any]]:
@@ -33,7 +40,7 @@ def value_and_grad(f: Callable[..., Any], argnums: int | Sequence[int] = 0) -> C
         for i in indices:
             if not -len(args) <= i < len(args):
                 raise IndexError(f"argnums {i} out of range for {len(args)} arguments")
-        nested = any(isinstance(a, Value) for a in args)
+        nested = _DEPTH.get() > 0 or any(isinstance(a, Value) for a in args)
         inputs = list(args)
         for i in indices:
             a = args[i]
@@ -41,7 +48,11 @@ def value_and_grad(f: Callable[..., Any], argnums: int | Sequence[int] = 0) -> C
             # node in front of it, so that this level differentiates only
             # with respect to its own input.
             inputs[i] = a + 0.0 if isinstance(a, Value) else Value(_as_float(a, "argument"))
-        out = f(*inputs)
+        token = _DEPTH.set(_DEPTH.get() + 1)
+        try:
+            out = f(*inputs)
+        finally:
+            _DEPTH.reset(token)
         if isinstance(out, Value):
             grads = gradients(out, 1.0, create_graph=nested)
             ds = [grads.get(inputs[i], 0.0) for i in indices]

@@ -74,6 +74,13 @@ def test_nested_grads_keep_their_variables_apart() -> None:
     assert g(1.5) == 3.0
 
 
+def test_nested_grad_sees_enclosing_values_used_in_its_closure() -> None:
+    # the inner derivative is taken at a plain number, but depends on x
+    g = mg.grad(lambda x: x * mg.grad(lambda y: x * y)(1.0))
+    assert g(3.0) == 6.0
+    assert type(mg.grad(lambda y: 2 * y)(1.0)) is float  # top level stays float
+
+
 def test_functions_that_ignore_their_input_have_zero_derivative() -> None:
     assert mg.grad(lambda x: 3.0)(1.0) == 0.0
     assert mg.grad(lambda x, y: y * 2, argnums=0)(1.0, 5.0) == 0.0
