@@ -89,7 +89,8 @@ def signature(obj: Callable[..., Any], name: str, *, drop_self: bool = False) ->
             seen_kw_only = True
         if p.kind is p.VAR_POSITIONAL:
             seen_kw_only = True
-        text = {p.VAR_POSITIONAL: "*", p.VAR_KEYWORD: "**"}.get(p.kind, "") + p.name
+        stars = "*" if p.kind is p.VAR_POSITIONAL else "**" if p.kind is p.VAR_KEYWORD else ""
+        text = stars + p.name
         if p.annotation is not p.empty:
             text += f": {_annotation(p.annotation)}"
         if p.default is not p.empty:

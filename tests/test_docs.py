@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import io
+import itertools
 import os
 import re
 import shutil
@@ -97,7 +98,7 @@ def parse_blocks(text: str) -> list[Block]:
         lang = info[0].lower() if info else ""
         blocks.append(Block(lang, info[1:], "\n".join(body) + ("\n" if body else ""), i + 1, j + 1))
         i = j + 1
-    for prev, nxt in zip(blocks, blocks[1:]):
+    for prev, nxt in itertools.pairwise(blocks):
         between = lines[prev.end : nxt.line - 1]
         if prev.lang in PYTHON and nxt.lang == "text" and not any(s.strip() for s in between):
             prev.output = nxt
@@ -178,7 +179,7 @@ def _run_block(b: Block, name: str, namespace: dict[str, object]) -> str | None:
 
 def _first_difference(want: str, got: str) -> int:
     w, g = want.splitlines(), got.splitlines()
-    for k, (a, c) in enumerate(zip(w, g), 1):
+    for k, (a, c) in enumerate(zip(w, g, strict=False), 1):
         if a != c:
             return k
     return min(len(w), len(g)) + 1
@@ -351,7 +352,8 @@ print(x * 10)
 
 
 def test_checker_compares_output_exactly(tmp_path: Path) -> None:
-    root = _site(tmp_path, {"docs/good.md": PAGE.format(second="50"), "docs/bad.md": PAGE.format(second="51")})
+    good, bad = PAGE.format(second="50"), PAGE.format(second="51")
+    root = _site(tmp_path, {"docs/good.md": good, "docs/bad.md": bad})
     assert run_page(root / "docs/good.md", root) == []
     [problem] = run_page(root / "docs/bad.md", root)
     assert problem.startswith("docs/bad.md:17: printed output differs")
@@ -367,7 +369,11 @@ def test_checker_names_the_line_of_a_failing_block(tmp_path: Path) -> None:
 
 
 def test_checker_skips_no_run_blocks_and_shares_a_namespace(tmp_path: Path) -> None:
-    text = "```python\nv = 7\n```\n```python no-run\nraise SystemExit('not run')\n```\n```python\nprint(v)\n```\n```text\n7\n```\n"
+    text = (
+        "```python\nv = 7\n```\n"
+        "```python no-run\nraise SystemExit('not run')\n```\n"
+        "```python\nprint(v)\n```\n```text\n7\n```\n"
+    )
     root = _site(tmp_path, {"docs/p.md": text})
     assert run_page(root / "docs/p.md", root) == []
     blocks = parse_blocks(text)
@@ -376,7 +382,10 @@ def test_checker_skips_no_run_blocks_and_shares_a_namespace(tmp_path: Path) -> N
 
 
 def test_checker_runs_in_a_copy_of_the_page_folder(tmp_path: Path) -> None:
-    text = "```python\nprint(open('data.txt').read())\nopen('data.txt', 'w').write('changed')\n```\n```text\nhello\n```\n"
+    text = (
+        "```python\nprint(open('data.txt').read())\nopen('data.txt', 'w').write('changed')\n```\n"
+        "```text\nhello\n```\n"
+    )
     root = _site(tmp_path, {"docs/p.md": text, "docs/data.txt": "hello"})
     assert run_page(root / "docs/p.md", root) == []
     assert (root / "docs/data.txt").read_text() == "hello"
