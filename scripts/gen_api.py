@@ -76,8 +76,8 @@ def signature(obj: Callable[..., Any], name: str, *, drop_self: bool = False) ->
     """``name(params) -> return`` with annotations as written in the source."""
     try:
         sig = inspect.signature(obj)
-    except (TypeError, ValueError):
-        return f"{name}(...)"
+    except (TypeError, ValueError):  # e.g. an exception class without its own __init__
+        return f"{name}(*args)"
     params = list(sig.parameters.values())
     if drop_self and params and params[0].name in ("self", "cls"):
         params = params[1:]
@@ -94,7 +94,8 @@ def signature(obj: Callable[..., Any], name: str, *, drop_self: bool = False) ->
         if p.annotation is not p.empty:
             text += f": {_annotation(p.annotation)}"
         if p.default is not p.empty:
-            text += f" = {p.default!r}" if p.annotation is not p.empty else f"={p.default!r}"
+            default = stable_repr(p.default) or getattr(p.default, "__name__", "...")
+            text += f" = {default}" if p.annotation is not p.empty else f"={default}"
         parts.append(text)
         last_positional_only = p.kind is p.POSITIONAL_ONLY and (
             i + 1 == len(params) or params[i + 1].kind is not p.POSITIONAL_ONLY
@@ -122,6 +123,7 @@ ROLE = re.compile(r":(?:class|func|meth|data|attr|mod|exc):`~?(?:[\w.]*\.)?([\w]
 def markdown(doc: str) -> str:
     """A docstring in Markdown: reST roles and ``literals`` become code, sections become lists."""
     text = ROLE.sub(r"`\1`", doc)
+    text = re.sub(r"::$", ":", text, flags=re.M)  # a reST literal block: Markdown indents it too
     text = re.sub(r"``(.+?)``", r"`\1`", text, flags=re.S)
     out: list[str] = []
     in_section = False
@@ -216,7 +218,14 @@ def entry(page: Page, name: str, obj: Any) -> str:
 def _data_note(obj: Any) -> str:
     if isinstance(obj, dict):
         return " with keys " + ", ".join(f"`{k}`" for k in obj)
-    return f" = `{obj!r}`"
+    text = stable_repr(obj)
+    return f" = `{text}`" if text else ""
+
+
+def stable_repr(obj: Any) -> str:
+    """``repr(obj)``, or ``""`` when it shows a memory address (it would change every run)."""
+    text = repr(obj)
+    return "" if re.search(r" at 0x[0-9a-fA-F]+", text) else text
 
 
 def render() -> str:
