@@ -132,6 +132,7 @@ def run_page(page: Path, root: Path = ROOT) -> list[str]:
     runnable = [b for b in blocks if "no-run" not in b.flags]
     if not runnable or problems:
         return problems
+    os.environ.setdefault("MPLBACKEND", "Agg")  # a page that plots must not open a window
     namespace: dict[str, object] = {"__name__": "__main__"}
     table_before = dict(microgrannd.PRIMITIVES)
     cwd = os.getcwd()
