@@ -163,7 +163,7 @@ def kind(obj: Any) -> str:
         return "exception" if issubclass(obj, BaseException) else "class"
     if callable(obj):
         return "function"
-    return type(obj).__name__
+    return "module" if inspect.ismodule(obj) else type(obj).__name__
 
 
 # --------------------------------------------------------------------------
@@ -198,6 +198,8 @@ def entry(page: Page, name: str, obj: Any) -> str:
         doc = inspect.getdoc(obj)
         if doc:
             page.add(markdown(doc), "")
+    elif inspect.ismodule(obj):
+        page.add(f"The module `{obj.__name__}`, documented in its own section.", "")
     else:
         page.add(f"`{name}`: `{type(obj).__name__}`" + _data_note(obj), "")
     if inspect.isclass(obj):
