@@ -490,8 +490,8 @@ LEGEND_TEXT = {
     "variable": "variable",
     "intermediate": "intermediate value",
     "output": "output",
-    "constant": "constant",
-    "op": "operation",
+    "constant": "constant (dashed box)",
+    "op": "operation (circle)",
     "call": "composite call (collapsed)",
 }
 
