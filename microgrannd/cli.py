@@ -29,6 +29,7 @@ import argparse
 import ast
 import math
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -42,7 +43,7 @@ from microgrannd.tree import tree
 __all__ = ["FUNCTIONS", "MAX_CHARS", "MAX_DEPTH", "ExpressionError", "build_parser", "evaluate", "main"]
 
 MAX_CHARS = 1000
-MAX_DEPTH = 50
+MAX_DEPTH = 200
 
 # name -> (function, number of Value arguments, number of optional number arguments)
 FUNCTIONS: dict[str, tuple[Callable[..., Any], int, int]] = {
@@ -146,7 +147,9 @@ def evaluate(text: str, names: dict[str, Value]) -> Value:
     if len(text) > MAX_CHARS:
         raise ExpressionError(f"expression longer than {MAX_CHARS} characters")
     try:
-        parsed = ast.parse(text.strip(), mode="eval")
+        with warnings.catch_warnings():  # e.g. "invalid decimal literal": the error says enough
+            warnings.simplefilter("ignore")
+            parsed = ast.parse(text.strip(), mode="eval")
     except SyntaxError as e:
         raise ExpressionError(f"not a valid expression: {e.msg}") from None
     except (RecursionError, MemoryError, ValueError, OverflowError):
