@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+from collections.abc import Callable
 
 import pytest
 from _draw_support import parse
@@ -303,3 +304,47 @@ def test_backward_view_of_a_collapsed_call() -> None:
 
 def test_the_top_level_name_draw_is_the_function() -> None:
     assert mg.draw is draw
+
+
+# --- every primitive in the table draws, and the backward view adds up
+
+
+@pytest.mark.parametrize("name", sorted(mg.PRIMITIVES))
+def test_every_primitive_draws_with_its_symbol_and_local_derivatives(name: str) -> None:
+    prim = mg.PRIMITIVES[name]
+    inputs = [Value(0.5 + 0.25 * i, f"a{i}") for i in range(prim.arity)]
+    args: list[Value | float] = [2.0 if i in prim.constant_args else v for i, v in enumerate(inputs)]
+    y = mg.apply(prim, *args)
+    dot = parse(draw(y, backward=True, upstream=2.0, fmt=repr).source)
+    (op,) = dot.ops()
+    folded = "".join(repr(2.0) for _ in prim.constant_args)
+    assert dot.label(op) == prim.symbol + folded
+    floats = [a if isinstance(a, float) else a.data for a in args]
+    ds = prim.derivatives(*floats, y.data)
+    labelled = [dot.edge_label(k) for k, (_t, h, _a) in enumerate(dot.edges) if h == op]
+    variable_slots = [i for i in range(prim.arity) if i not in prim.constant_args]
+    assert labelled == [f"local {ds[i]!r}\\ngrad {2.0 * ds[i]!r}" for i in variable_slots]
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda x, y: x * x + mg.sigmoid(x) * y,
+        lambda x, y: (x - y) / (x + y) + mg.tanh(x * y),
+        lambda x, y: mg.log(x * x + 1.0) * mg.leaky_relu(y) - x**3,
+    ],
+)
+def test_backward_view_flows_into_a_leaf_add_up(build: Callable[[Value, Value], Value]) -> None:
+    x, y = Value(0.7, "x"), Value(-1.3, "y")
+    out = build(x, y)
+    expected = mg.gradients(out, 1.5)
+    dot = parse(draw(out, backward=True, upstream=1.5, fmt=repr).source)
+    for leaf in (x, y):
+        (node,) = [n for n in dot.values() if f"<B>{leaf.label}</B>" in dot.nodes[n]]
+        flows = [
+            float(dot.edge_label(k).split("grad ")[1])
+            for k, (t, _h, _a) in enumerate(dot.edges)
+            if t == node
+        ]
+        assert math.fsum(flows) == pytest.approx(expected[leaf], rel=1e-12)
+        assert f"grad {expected[leaf]!r}<" in dot.nodes[node]
