@@ -244,6 +244,59 @@ class _Builder:
         return f"local {self.f(local)}\\ngrad {self.f(flow)}"
 
 
+class _Layout:
+    """What to draw: the nodes, where each sits, and which calls are collapsed."""
+
+    def __init__(self, root: Value, collapse: bool | str | Iterable[str]) -> None:
+        self.root = root
+        # the nodes reachable from root through drawn slots, in topological order
+        reached = {root}
+        stack = [root]
+        while stack:
+            v = stack.pop()
+            for i in drawn_slots(v):
+                p = v.parents[i]
+                if p not in reached:
+                    reached.add(p)
+                    stack.append(p)
+        self.nodes = [v for v in toposort(root) if v in reached]
+        self.index = {v: i for i, v in enumerate(self.nodes)}
+        self.consumers: dict[Value, list[Value]] = {}
+        for v in self.nodes:
+            for i in drawn_slots(v):
+                self.consumers.setdefault(v.parents[i], []).append(v)
+        # where each node sits: its composite calls, outermost first
+        self.path: dict[Value, tuple[Scope, ...]] = {}
+        for v in reversed(self.nodes):  # consumers before their parents
+            if is_constant(v) and not v.label and v in self.consumers:
+                self.path[v] = _common_prefix([self.path[c] for c in self.consumers[v]])
+            else:
+                self.path[v] = v.scope.path() if v.scope is not None else ()
+        # collapsed calls: the outermost collapsed call around each node
+        want = _collapse_rule(collapse)
+        self.call_of: dict[Value, Scope] = {}
+        self.call_base: dict[Scope, tuple[Scope, ...]] = {}
+        self.call_members: dict[Scope, list[Value]] = {}
+        for v in self.nodes:
+            for k, s in enumerate(self.path[v]):
+                if want(s.name):
+                    self.call_of[v] = s
+                    self.call_base[s] = self.path[v][:k]
+                    self.call_members.setdefault(s, []).append(v)
+                    break
+
+    def visible(self, v: Value) -> bool:
+        """Not hidden inside a collapsed call (a call's outputs stay visible)."""
+        c = self.call_of.get(v)
+        if c is None or v is self.root:
+            return True
+        return any(self.call_of.get(u) is not c for u in self.consumers.get(v, ()))
+
+    def vid(self, v: Value) -> str:
+        """The DOT name of value ``v``: its position in the topological order."""
+        return f"v{self.index[v]}"
+
+
 def draw(
     root: Value,
     *,
@@ -289,59 +342,17 @@ def draw(
         raise ValueError(f"grads must be True, False or 'auto', not {grads!r}")
     if max_nodes < 1:
         raise ValueError(f"max_nodes must be positive, not {max_nodes}")
-    b = _Builder(root, formatter(fmt), grads, backward, float(upstream))
-    f = b.f
-    want = _collapse_rule(collapse)
-    param_set, input_set = set(params), set(inputs)
-
-    # 1. The nodes to draw: reachable from root through drawn slots, in topological order.
-    reached = {root}
-    stack = [root]
-    while stack:
-        v = stack.pop()
-        for i in drawn_slots(v):
-            p = v.parents[i]
-            if p not in reached:
-                reached.add(p)
-                stack.append(p)
-    nodes = [v for v in toposort(root) if v in reached]
-    index = {v: i for i, v in enumerate(nodes)}
-    consumers: dict[Value, list[Value]] = {}
-    for v in nodes:
-        for i in drawn_slots(v):
-            consumers.setdefault(v.parents[i], []).append(v)
-
-    # 2. Where each node sits: its composite calls, outermost first.
-    path: dict[Value, tuple[Scope, ...]] = {}
-    for v in reversed(nodes):  # consumers before their parents
-        if is_constant(v) and not v.label and v in consumers:
-            path[v] = _common_prefix([path[c] for c in consumers[v]])
-        else:
-            path[v] = v.scope.path() if v.scope is not None else ()
-
-    # 3. Collapsed calls: the outermost collapsed call around each node.
-    call_of: dict[Value, Scope] = {}
-    call_base: dict[Scope, tuple[Scope, ...]] = {}
-    call_members: dict[Scope, list[Value]] = {}
-    for v in nodes:
-        for k, s in enumerate(path[v]):
-            if want(s.name):
-                call_of[v] = s
-                call_base[s] = path[v][:k]
-                call_members.setdefault(s, []).append(v)
-                break
-
-    def visible(v: Value) -> bool:
-        c = call_of.get(v)
-        return c is None or v is root or any(call_of.get(u) is not c for u in consumers.get(v, ()))
-
-    shown = [v for v in nodes if visible(v)]
+    f = formatter(fmt)
+    lay = _Layout(root, collapse)
+    shown = [v for v in lay.nodes if lay.visible(v)]
     if len(shown) > max_nodes:
         advice = "" if collapse is True else "draw composite calls as single nodes with collapse=True, or "
         raise GraphTooLargeError(
             f"the graph has {len(shown)} values to draw, more than max_nodes={max_nodes}; "
             f"{advice}raise the limit: draw(root, max_nodes={len(shown)})"
         )
+    b = _Builder(root, f, grads, backward, float(upstream))
+    param_set, input_set = set(params), set(inputs)
 
     def kind(v: Value) -> str:
         if v is root:
@@ -358,33 +369,26 @@ def draw(
             return "variable"
         return "input" if not input_set else "parameter"
 
-    def vid(v: Value) -> str:
-        return f"v{index[v]}"
-
-    # 4. Nodes and edges, in topological order.
+    # nodes and edges, in topological order
     op_count = 0
     call_ids: dict[Scope, str] = {}
-    for v in nodes:
-        c = call_of.get(v)
-        if c is not None:
-            if not visible(v):
-                continue
-            b.place(call_base[c], vid(v), b.value_attrs(v, kind(v)))
+    for v in shown:
+        c = lay.call_of.get(v)
+        if c is not None:  # an output of a collapsed call
+            b.place(lay.call_base[c], lay.vid(v), b.value_attrs(v, kind(v)))
             if c not in call_ids:
-                call_ids[c] = _add_call(
-                    b, c, call_base[c], call_members[c], call_of, vid, len(call_ids), consumers
-                )
-            b.edges.append((call_ids[c], vid(v), b.edge_attrs(v, None)))
+                call_ids[c] = _add_call(b, lay, c, f"c{len(call_ids)}")
+            b.edges.append((call_ids[c], lay.vid(v), b.edge_attrs(v, None)))
             continue
-        b.place(path[v], vid(v), b.value_attrs(v, kind(v)))
+        b.place(lay.path[v], lay.vid(v), b.value_attrs(v, kind(v)))
         if not v.parents:
             continue
         op_count += 1
-        oid = f"o{index[v]}"
+        oid = f"o{lay.index[v]}"
         b.kinds_used["op"] = None
-        b.place(path[v], oid, {"label": graphviz.escape(op_symbol(v, f)), "shape": "circle",
-                               "style": "filled", "fillcolor": OP_COLOR, "fontsize": "11",
-                               "width": "0.3", "margin": "0.02", "ordering": "in", "tooltip": v.op})
+        b.place(lay.path[v], oid, {"label": graphviz.escape(op_symbol(v, f)), "shape": "circle",
+                                   "style": "filled", "fillcolor": OP_COLOR, "fontsize": "11",
+                                   "width": "0.3", "margin": "0.02", "ordering": "in", "tooltip": v.op})
         ds: tuple[Any, ...] = ()
         if b.backward:
             ds = PRIMITIVES[v.op].derivatives(*[p.data for p in v.parents], v.data)
@@ -392,36 +396,28 @@ def draw(
         for i in drawn_slots(v):
             p = v.parents[i]
             label = b.flow_label(ds[i], g * ds[i] if g != 0.0 else 0.0) if b.backward else None
-            b.edges.append((vid(p), oid, b.edge_attrs(p, label)))
-        b.edges.append((oid, vid(v), b.edge_attrs(v, None)))
+            b.edges.append((lay.vid(p), oid, b.edge_attrs(p, label)))
+        b.edges.append((oid, lay.vid(v), b.edge_attrs(v, None)))
 
     graph = _emit(b, rankdir)
     if b.backward:
         graph.node("upstream", label=f"upstream\\n{graphviz.escape(f(b.upstream))}", shape="plaintext",
                    fontcolor=BACKWARD_COLOR, fontsize="10")
-        graph.edge(vid(root), "upstream", dir="back", color=BACKWARD_COLOR, fontcolor=BACKWARD_COLOR,
+        graph.edge(lay.vid(root), "upstream", dir="back", color=BACKWARD_COLOR, fontcolor=BACKWARD_COLOR,
                    fontsize="10", label=f"grad {graphviz.escape(f(b.upstream))}")
     if legend:
         _add_legend(graph, b)
     return Drawing(graph, values=len(shown), ops=op_count, calls=len(call_ids), clusters=len(b.cluster_names))
 
 
-def _add_call(
-    b: _Builder,
-    c: Scope,
-    base: tuple[Scope, ...],
-    members: list[Value],
-    call_of: dict[Value, Scope],
-    vid: Callable[[Value], str],
-    number: int,
-    consumers: dict[Value, list[Value]],
-) -> str:
+def _add_call(b: _Builder, lay: _Layout, c: Scope, cid: str) -> str:
     """Draw collapsed call ``c`` as one node with edges from its inputs; return its name."""
-    cid = f"c{number}"
+    members = lay.call_members[c]
     b.kinds_used["call"] = None
-    b.place(base, cid, {"label": graphviz.escape(c.name), "shape": "box", "style": "rounded,filled,bold",
-                        "fillcolor": CALL_COLOR, "tooltip": f"composite call {c.name} (collapsed)"})
-    # inputs in order of first use, and the gradient each sends back into them
+    b.place(lay.call_base[c], cid, {"label": graphviz.escape(c.name), "shape": "box",
+                                    "style": "rounded,filled,bold", "fillcolor": CALL_COLOR,
+                                    "tooltip": f"composite call {c.name} (collapsed)"})
+    # inputs in order of first use, and the gradient each receives through the call
     flows: dict[Value, float] = {}
     for u in members:
         slots = drawn_slots(u)
@@ -431,11 +427,9 @@ def _add_call(
         g = b.grad_of.get(u, 0.0)
         for i in slots:
             p = u.parents[i]
-            if call_of.get(p) is not c:
+            if lay.call_of.get(p) is not c:
                 flows[p] = flows.get(p, 0.0) + (g * ds[i] if b.backward and g != 0.0 else 0.0)
-    outputs = [
-        u for u in members if u is b.root or any(call_of.get(w) is not c for w in consumers.get(u, ()))
-    ]
+    outputs = [u for u in members if lay.visible(u)]
     locals_: dict[Value, float] = {}
     if b.backward and len(outputs) == 1:
         # d output / d input through the call's own nodes only
@@ -450,7 +444,7 @@ def _add_call(
         locals_ = {p: acc.get(p, 0.0) for p in flows}
     for p, flow in flows.items():
         label = b.flow_label(locals_.get(p), flow) if b.backward else None
-        b.edges.append((vid(p), cid, b.edge_attrs(p, label)))
+        b.edges.append((lay.vid(p), cid, b.edge_attrs(p, label)))
     return cid
 
 
