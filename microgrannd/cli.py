@@ -230,14 +230,17 @@ def add_draw_parser(sub: Any) -> None:
         help="evaluate an expression, print its gradients, draw its graph",
         description="Evaluate EXPR on the given inputs, run backward, print the gradients "
         "and draw the graph (or print it as a text tree when -o is not given).",
+        epilog='example: python -m microgrannd draw "sigmoid(x) * y" x=0.5 y=2 -o graph.svg  '
+        '(an expression starting with - goes after --: draw -- "-x" x=1)',
     )
     p.add_argument("expr", metavar="EXPR", help='e.g. "sigmoid(x) * y"')
     p.add_argument("bindings", metavar="NAME=VALUE", nargs="*", help="input values, e.g. x=0.5 y=2")
     p.add_argument("-o", "--output", metavar="FILE", help="picture to write (.svg, .png, .dot, ...)")
     p.add_argument("--backward", action="store_true", help="label edges with local derivatives and gradients")
     p.add_argument("--upstream", type=float, default=1.0, metavar="G", help="seed gradient (default 1)")
-    p.add_argument("--collapse", nargs="?", const=True, default=False, metavar="NAME",
-                   help="draw composite calls (all, or those named NAME) as single nodes")
+    p.add_argument("--collapse", action="store_true", help="draw every composite call as a single node")
+    p.add_argument("--collapse-only", action="append", default=[], metavar="NAME",
+                   help="draw calls of composite NAME as single nodes (repeatable)")
     p.add_argument("--direction", choices=["LR", "TB"], default="LR", help="layout direction")
     p.add_argument("--legend", action="store_true", help="add a legend")
     p.add_argument("--max-nodes", type=int, default=DEFAULT_MAX_NODES, metavar="N", help="node limit")
@@ -256,7 +259,8 @@ def run_draw(args: argparse.Namespace) -> int:
     if args.tree or not args.output:
         print(tree(out))
     if args.output:
-        picture = draw(out, rankdir=args.direction, collapse=args.collapse, max_nodes=args.max_nodes,
+        collapse = True if args.collapse else args.collapse_only
+        picture = draw(out, rankdir=args.direction, collapse=collapse, max_nodes=args.max_nodes,
                        legend=args.legend, backward=args.backward, upstream=args.upstream)
         print(f"wrote {picture.render(args.output)}")
     return 0

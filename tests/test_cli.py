@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import math
 import subprocess
 import sys
@@ -199,3 +200,23 @@ def test_arbitrary_text(text: str) -> None:
 @given(st.lists(st.sampled_from(TOKENS), max_size=60).map("".join))
 def test_arbitrary_token_soup(text: str) -> None:
     _evaluate_or_refuse(text)
+
+
+def test_collapse_options(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    target = tmp_path / "g.dot"
+    expr = "sigmoid(x) - leaky_relu(x)"
+    assert run(capsys, "draw", expr, "x=0.5", "--collapse", "-o", str(target))[0] == 0
+    assert "subgraph cluster" not in target.read_text(encoding="utf-8")
+    assert run(capsys, "draw", expr, "x=0.5", "--collapse-only", "sigmoid", "-o", str(target))[0] == 0
+    source = target.read_text(encoding="utf-8")
+    assert 'label="leaky_relu"' in source and "c0 [label=sigmoid" in source
+
+
+def test_the_command_line_never_evaluates_code() -> None:
+    source = (ROOT / "microgrannd" / "cli.py").read_text(encoding="utf-8")
+    called = {
+        node.func.id
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+    }
+    assert not called & {"eval", "exec", "compile", "__import__", "getattr"}
