@@ -17,7 +17,8 @@ ever passed to ``eval`` or ``exec``.  Accepted: numbers, variable names given
 as ``name=value``, ``+ - * / **``, unary minus and calls of the library's
 functions (:data:`FUNCTIONS`).  Anything else, an unknown name, input longer
 than :data:`MAX_CHARS` characters or nested deeper than :data:`MAX_DEPTH`
-gives a one-line error and exit status 2.
+gives a one-line error and exit status 2.  Without a renderer the ``.dot``
+file is written, the error says how to get one, and the exit status is 1.
 
 Each subcommand is one ``add_<name>_parser`` function plus one ``run_<name>``
 function, registered in :func:`build_parser`.
@@ -275,11 +276,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; return the exit status (2 for refused input)."""
+    """Run the command line; return the exit status.
+
+    0: done; 2: refused input (bad expression, bad binding, graph over the
+    node limit); 1: the picture could not be written (no renderer: the
+    ``.dot`` file is written instead; a renderer failure; a file error).
+    """
     args = build_parser().parse_args(argv)
     try:
         status: int = args.run(args)
-    except (ExpressionError, GraphTooLargeError, RendererNotFoundError, RenderError, OSError) as e:
+    except (ExpressionError, GraphTooLargeError) as e:  # the input is refused
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except (RendererNotFoundError, RenderError, OSError) as e:  # the machine cannot finish the job
+        print(f"error: {e}", file=sys.stderr)
+        return 1
     return status

@@ -220,3 +220,18 @@ def test_the_command_line_never_evaluates_code() -> None:
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
     }
     assert not called & {"eval", "exec", "compile", "__import__", "getattr"}
+
+
+def test_without_a_renderer_the_dot_file_is_written(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from microgrannd import render
+
+    monkeypatch.delenv(render.ENV_VAR, raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setattr(render, "_scripts_dir", lambda: str(tmp_path))
+    status, out, err = run(capsys, "draw", "x * 2", "x=1", "-o", str(tmp_path / "g.svg"))
+    assert status == 1
+    assert "d/dx = 2.0" in out
+    assert err.count("\n") == 1 and 'pip install "microgrannd[render]"' in err
+    assert (tmp_path / "g.dot").read_text(encoding="utf-8").startswith("digraph")
