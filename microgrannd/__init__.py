@@ -1,6 +1,7 @@
 """microgrannd: a scalar reverse-mode autograd engine you can see and check."""
 
 from microgrannd.autodiff import grad, value_and_grad
+from microgrannd.draw import draw
 from microgrannd.engine import (
     Scope,
     Value,
@@ -24,6 +25,7 @@ from microgrannd.functions import (
     tanh,
 )
 from microgrannd.ops import PRIMITIVES, DomainError, Primitive, ZeroDivisionDomainError
+from microgrannd.tree import tree
 
 __version__ = "0.1.0"
 
@@ -52,4 +54,6 @@ __all__ = [
     "sigmoid",
     "sigmoid_fused",
     "leaky_relu",
+    "draw",
+    "tree",
 ]

@@ -55,12 +55,13 @@ F = TypeVar("F", bound=Callable[..., Any])
 # Recording state: the current composite scope and whether graphs are built.
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Scope:
     """One call of a composite function.
 
     ``name`` is the composite's name, ``id`` is unique per call, and
     ``parent`` is the enclosing composite call (``None`` at top level).
+    Scopes compare and hash by identity: each call is its own scope.
     """
 
     name: str

@@ -477,3 +477,16 @@ def test_apply_checks_its_arguments() -> None:
         mg.apply("pow", Value(2.0), Value(2.0))
     with pytest.raises(TypeError, match="str"):
         mg.apply("exp", "x")
+
+
+def test_deeply_nested_scopes_hash_without_recursion() -> None:
+    @mg.composite
+    def wrap(x: Value, depth: int) -> Value:
+        return x * 2 if depth == 0 else wrap(x, depth - 1)
+
+    import sys
+
+    depth = sys.getrecursionlimit() // 4
+    y = wrap(Value(1.0), depth)
+    assert y.scope is not None and len(y.scope.path()) == depth + 1
+    assert len({y.scope, *y.scope.path()}) == depth + 1

@@ -1,0 +1,117 @@
+"""The graph as an indented text tree: ``print(mg.tree(y))``.
+
+Each line is one node: its label (if any), data, grad, the operation that
+made it and the composite call it belongs to.  Children are the parent slots
+in order (``x * x`` lists ``x`` twice).  A node used more than once is shown
+in full the first time, tagged ``[#k]``, and afterwards as a one-line
+reference to that tag, so shared sub-graphs are printed once.
+
+The walk is iterative and the indentation stops growing after
+``max_indent`` levels (deeper lines carry their depth instead), so a chain of
+a million nodes prints in linear time and space.
+
+Example, for ``y = sigmoid(x)`` at ``x = -1`` before ``backward()``::
+
+    0.2689  grad ?  = 1/x  in sigmoid#1
+    └── 3.718  grad ?  = +  in sigmoid#1
+        ├── 1  (constant)
+        └── 2.718  grad ?  = exp  in sigmoid#1
+            └── 1  grad ?  = ×  in sigmoid#1
+                ├── x = -1  grad ?  (leaf)
+                └── -1  (constant)
+"""
+
+from __future__ import annotations
+
+from microgrannd._view import (
+    Formatter,
+    drawn_slots,
+    formatter,
+    grad_float,
+    grads_computed,
+    is_constant,
+    op_symbol,
+)
+from microgrannd.engine import Value, toposort
+
+__all__ = ["tree"]
+
+UNICODE = ("├── ", "└── ", "│   ", "    ")
+ASCII = ("|-- ", "`-- ", "|   ", "    ")
+
+
+def tree(
+    root: Value,
+    *,
+    fmt: str | Formatter = ".4g",
+    grads: bool | str = "auto",
+    ascii: bool = False,
+    max_indent: int = 40,
+) -> str:
+    """Return the graph under ``root`` as an indented text tree.
+
+    Args:
+        root: the output node.
+        fmt: a format spec for numbers (default ``".4g"``) or a function float -> str.
+        grads: as in :func:`~microgrannd.draw`: ``"auto"`` shows ``grad ?``
+            until a backward pass has reached ``root``, ``True`` always shows
+            the grad fields, ``False`` hides them.
+        ascii: draw the branches with ASCII characters only.
+        max_indent: levels of indentation before lines show their depth instead.
+    """
+    if not isinstance(root, Value):
+        raise TypeError(f"tree() needs a Value, not {type(root).__name__}")
+    if grads not in (True, False, "auto"):
+        raise ValueError(f"grads must be True, False or 'auto', not {grads!r}")
+    f = formatter(fmt)
+    computed = grads is True or (grads == "auto" and grads_computed(root))
+    show_grads = grads is not False
+    tee, last, bar, blank = ASCII if ascii else UNICODE
+
+    uses: dict[Value, int] = {}
+    for v in toposort(root):
+        for i in drawn_slots(v):
+            p = v.parents[i]
+            uses[p] = uses.get(p, 0) + 1
+    tags: dict[Value, int] = {}
+    call_numbers: dict[int, int] = {}
+
+    def describe(v: Value) -> str:
+        name = f"{v.label} = " if v.label else ""
+        if is_constant(v):
+            return f"{name}{f(v.data)}  (constant)"
+        text = f"{name}{f(v.data)}"
+        if show_grads:
+            text += f"  grad {f(grad_float(v.grad))}" if computed else "  grad ?"
+        text += f"  = {op_symbol(v, f)}" if v.parents else "  (leaf)"
+        if v.scope is not None:
+            calls = []
+            for s in v.scope.path():
+                number = call_numbers.setdefault(s.id, len(call_numbers) + 1)
+                calls.append(f"{s.name}#{number}")
+            text += "  in " + "/".join(calls)
+        return text
+
+    lines: list[str] = []
+    # (node, prefix of its line, prefix of its children's lines, depth)
+    stack: list[tuple[Value, str, str, int]] = [(root, "", "", 0)]
+    while stack:
+        v, head, rest, depth = stack.pop()
+        marker = f"[depth {depth}] " if depth > max_indent else ""
+        if v in tags:
+            shown = f"{v.label} = {f(v.data)}" if v.label else f(v.data)
+            lines.append(f"{head}{marker}{shown}  [#{tags[v]}] (shown above)")
+            continue
+        tag = ""
+        if uses.get(v, 0) > 1:
+            tags[v] = len(tags) + 1
+            tag = f"  [#{tags[v]}]"
+        lines.append(f"{head}{marker}{describe(v)}{tag}")
+        slots = drawn_slots(v)
+        grow = depth < max_indent
+        for k in reversed(range(len(slots))):
+            is_last = k == len(slots) - 1
+            child_head = rest + (last if is_last else tee) if grow else rest
+            child_rest = rest + (blank if is_last else bar) if grow else rest
+            stack.append((v.parents[slots[k]], child_head, child_rest, depth + 1))
+    return "\n".join(lines)

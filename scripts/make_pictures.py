@@ -1,0 +1,95 @@
+"""Regenerate the pictures in docs/images/ from code.
+
+    python scripts/make_pictures.py            # needs a renderer: pip install "microgrannd[render]"
+    python scripts/make_pictures.py --png      # also write PNG copies (for looking at them)
+
+Every picture in docs/images/ is this script's output; edit the script, not
+the pictures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # run from a checkout without installing
+
+import microgrannd as mg  # noqa: E402
+from microgrannd import Value  # noqa: E402
+from microgrannd.draw import Drawing, draw  # noqa: E402
+
+IMAGES = ROOT / "docs" / "images"
+
+
+def sigmoid() -> Drawing:
+    """The four primitive nodes of sigmoid, in a cluster, after backward (seed example 2, x = -1)."""
+    x = Value(-1.0, "x")
+    y = mg.sigmoid(x)
+    y.label = "y"
+    y.backward()
+    return draw(y, legend=True)
+
+
+def sigmoid_backward() -> Drawing:
+    """The backward view of sigmoid at x = -1 with upstream gradient 3 (seed example 2)."""
+    x = Value(-1.0, "x")
+    y = mg.sigmoid(x)
+    y.label = "y"
+    return draw(y, backward=True, upstream=3.0)
+
+
+def sigmoid_collapsed() -> Drawing:
+    """A neuron whose sigmoid is collapsed to one node, in the backward view."""
+    x, w, b = Value(0.5, "x"), Value(-1.5, "w"), Value(0.25, "b")
+    y = mg.sigmoid(x * w + b)
+    y.label = "y"
+    return draw(y, backward=True, collapse=True, params=[w, b])
+
+
+def shopping() -> Drawing:
+    """Seed example 1: 2 apples at 100 each, tax 1.1, with gradients."""
+    apple, count, tax = Value(100.0, "apple"), Value(2.0, "apple count"), Value(1.1, "tax")
+    price = apple * count * tax
+    price.label = "price"
+    price.backward()
+    return draw(price, fmt=".6g")
+
+
+def shopping_oranges() -> Drawing:
+    """Seed example 1, second part: plus 3 oranges at 150, with gradients."""
+    apple, apples = Value(100.0, "apple"), Value(2.0, "apple count")
+    orange, oranges = Value(150.0, "orange"), Value(3.0, "orange count")
+    tax = Value(1.1, "tax")
+    price = (apple * apples + orange * oranges) * tax
+    price.label = "price"
+    price.backward()
+    return draw(price, fmt=".6g")
+
+
+PICTURES: dict[str, Callable[[], Drawing]] = {
+    "sigmoid": sigmoid,
+    "sigmoid_backward": sigmoid_backward,
+    "sigmoid_collapsed": sigmoid_collapsed,
+    "shopping": shopping,
+    "shopping_oranges": shopping_oranges,
+}
+
+
+def main() -> None:
+    """Write every picture as SVG (and PNG with --png)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--png", action="store_true", help="also write PNG copies next to the SVGs")
+    args = parser.parse_args()
+    IMAGES.mkdir(parents=True, exist_ok=True)
+    for name, make in PICTURES.items():
+        picture = make()
+        print("wrote", picture.render(IMAGES / f"{name}.svg").relative_to(ROOT))
+        if args.png:
+            print("wrote", picture.render(IMAGES / f"{name}.png").relative_to(ROOT))
+
+
+if __name__ == "__main__":
+    main()
