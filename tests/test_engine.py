@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import math
+import sys
 import threading
 from fractions import Fraction
 
@@ -480,13 +481,9 @@ def test_apply_checks_its_arguments() -> None:
 
 
 def test_deeply_nested_scopes_hash_without_recursion() -> None:
-    @mg.composite
-    def wrap(x: Value, depth: int) -> Value:
-        return x * 2 if depth == 0 else wrap(x, depth - 1)
-
-    import sys
-
-    depth = sys.getrecursionlimit() // 4
-    y = wrap(Value(1.0), depth)
-    assert y.scope is not None and len(y.scope.path()) == depth + 1
-    assert len({y.scope, *y.scope.path()}) == depth + 1
+    s = None
+    for i in range(5 * sys.getrecursionlimit()):
+        s = mg.Scope("level", i, s)
+    assert s is not None
+    assert len({s, s.parent}) == 2 and s == s and s != mg.Scope("level", s.id, s.parent)
+    assert len(s.path()) == 5 * sys.getrecursionlimit()
