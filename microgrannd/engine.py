@@ -174,23 +174,50 @@ def _operand(x: object) -> Value | None:
     """A Value for an operator's other operand, or None if it is not a number."""
     if isinstance(x, Value):
         return x
-    if isinstance(x, numbers.Real):
+    # float and int first: the abstract-class check below costs ~250 ns, and
+    # with it ``x + 1.0`` and ``x ** 2`` took ~700-840 ns instead of ~400 ns
+    if type(x) is float or type(x) is int or isinstance(x, numbers.Real):
         return _constant(float(x))
     return None
+
+
+def _binary(prim: Primitive, a: Value, b: Value) -> Value:
+    """``_record`` for a two-input primitive: the hot path of ``+ * **``.
+
+    Free of the general path's tuple indexing and arity tests: ``x + y``
+    went from ~240 to ~220 ns per node (timeit, gc off).
+    """
+    x, y = a.data, b.data
+    if prim.valid is not None and not prim.valid(x, y):
+        prim.check(x, y)  # raises the DomainError
+    data = prim.forward(x, y)
+    mode = _MODE.get()
+    v: Value = _new(Value)
+    v.data = data
+    v.grad = 0.0
+    v.label = ""
+    if mode.grad_enabled:
+        v.op = prim.name
+        v.parents = (a, b)
+        v.scope = mode.scope
+        v.requires_grad = True
+    else:
+        v.op = ""
+        v.parents = ()
+        v.scope = None
+        v.requires_grad = False
+    return v
 
 
 def _record(prim: Primitive, inputs: tuple[Value, ...]) -> Value:
     """Run ``prim`` forward on the inputs' data and record the new node."""
     # Unrolled by arity: the hot path of every operator.
     if len(inputs) == 2:
-        x, y = inputs[0].data, inputs[1].data
-        if prim.valid is not None:
-            prim.check(x, y)
-        data = prim.forward(x, y)
-    elif len(inputs) == 1:
+        return _binary(prim, inputs[0], inputs[1])
+    if len(inputs) == 1:
         x = inputs[0].data
-        if prim.valid is not None:
-            prim.check(x)
+        if prim.valid is not None and not prim.valid(x):
+            prim.check(x)  # raises the DomainError
         data = prim.forward(x)
     else:
         xs = [v.data for v in inputs]
@@ -292,26 +319,28 @@ class Value:
 
     def __add__(self, other: Any) -> Value:
         o = other if isinstance(other, Value) else _operand(other)
-        return NotImplemented if o is None else _record(ADD, (self, o))
+        return NotImplemented if o is None else _binary(ADD, self, o)
 
     def __radd__(self, other: Any) -> Value:
         o = other if isinstance(other, Value) else _operand(other)
-        return NotImplemented if o is None else _record(ADD, (o, self))
+        return NotImplemented if o is None else _binary(ADD, o, self)
 
     def __mul__(self, other: Any) -> Value:
         o = other if isinstance(other, Value) else _operand(other)
-        return NotImplemented if o is None else _record(MUL, (self, o))
+        return NotImplemented if o is None else _binary(MUL, self, o)
 
     def __rmul__(self, other: Any) -> Value:
         o = other if isinstance(other, Value) else _operand(other)
-        return NotImplemented if o is None else _record(MUL, (o, self))
+        return NotImplemented if o is None else _binary(MUL, o, self)
 
     def __pow__(self, other: Any) -> Value:
+        if type(other) is float or type(other) is int:
+            return _binary(POW, self, _constant(float(other)))
         if isinstance(other, Value):
             return _power(self, other)
         if not isinstance(other, numbers.Real):
             return NotImplemented
-        return _record(POW, (self, _constant(float(other))))
+        return _binary(POW, self, _constant(float(other)))
 
     def __rpow__(self, other: Any) -> Value:
         o = _operand(other)
@@ -344,7 +373,7 @@ class Value:
     # --- composites (each recorded under a scope of its name)
 
     def __neg__(self) -> Value:
-        return _record(MUL, (self, _constant(-1.0)))
+        return _binary(MUL, self, _constant(-1.0))
 
     def __sub__(self, other: Any) -> Value:
         if isinstance(other, Value):
@@ -352,7 +381,7 @@ class Value:
                 return self + (-other)
         if not isinstance(other, numbers.Real):
             return NotImplemented
-        return _record(ADD, (self, _constant(-float(other))))
+        return _binary(ADD, self, _constant(-float(other)))
 
     def __rsub__(self, other: Any) -> Value:
         o = _operand(other)
@@ -367,7 +396,7 @@ class Value:
                 return self * other.reciprocal()
         if not isinstance(other, numbers.Real):
             return NotImplemented
-        return _record(MUL, (self, _constant(apply(RECIPROCAL, other))))
+        return _binary(MUL, self, _constant(apply(RECIPROCAL, other)))
 
     def __rtruediv__(self, other: Any) -> Value:
         o = _operand(other)
