@@ -25,7 +25,9 @@ Workloads
     ``memory``     bytes per op node of a 100,000-op chain (tracemalloc and
                    resident memory), constants included, each in a fresh process.
 
-Every engine runs the same model code (written below with Python operators,
+Each engine runs in a worker process of its own (so one engine's imports and
+garbage do not slow another's collector down); the parent hands out the work
+in turns.  Every engine runs the same model code (written below with Python operators,
 so the arithmetic is identical), the engines are interleaved within each
 repeat, and every result (loss, value, every gradient) is checked against the
 floor's numbers before its time is reported: a wrong result is reported as
@@ -859,13 +861,25 @@ def graph_chain(engine: Engine, n: int) -> StepOut:
     return sum(phases.values()), phases, {"x": value, "dx0": engine.grad(x0)}
 
 
-def chain_in_child(engine: str, n: int, timeout: float, clock: str = "wall") -> dict[str, Any]:
+def chain_variant(n: int, mode: str) -> str:
+    """The row variant of a chain of ``n`` steps: ``"N=1,000 gc on"``."""
+    return f"N={n:,} gc {mode}"
+
+
+def chain_size(variant: str) -> int:
+    """``n`` back from :func:`chain_variant`."""
+    return int(variant.split()[0][2:].replace(",", ""))
+
+
+def chain_in_child(
+    engine: str, n: int, timeout: float, clock: str = "wall", mode: str = "on"
+) -> dict[str, Any]:
     """Run one chain in a fresh interpreter; a crash there cannot take us down."""
     cmd = [
         sys.executable,
         str(Path(__file__).resolve()),
         "--child",
-        "chain",
+        f"chain:{mode}",
         engine,
         str(n),
         "--clock",
@@ -881,8 +895,10 @@ def chain_in_child(engine: str, n: int, timeout: float, clock: str = "wall") -> 
     return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
 
 
-def child_chain(engine_name: str, n: int) -> dict[str, Any]:
+def child_chain(engine_name: str, n: int, mode: str = "on") -> dict[str, Any]:
     """The child's side of :func:`chain_in_child`: one checked run as JSON."""
+    if mode == "off":
+        gc.disable()
     want = floor_chain(n)[2]
     if engine_name == "floor":
         out = floor_chain(n)
@@ -907,43 +923,46 @@ SUBPROCESS_FROM = 100_000  # chains at least this long run in a child process
 def bench_chain(
     results: Results,
     names: Sequence[str],
-    sample: Callable[[str, int], None],
+    sample: Callable[[str, int, str], None],
     sizes: Sequence[int],
     repeats: int,
     budget: float,
     clock: str = "wall",
+    modes: Sequence[str] = ("on",),
 ) -> None:
     """Each N in turn, engines interleaved; an engine stops at its first failure.
 
-    ``sample(name, n)`` adds one checked sample to the row of a short chain.
+    ``sample(name, n, mode)`` adds one checked sample to the row of a short chain.
     Sizes of at least SUBPROCESS_FROM ops run once in a fresh child process,
     unless the engine's last time per op predicts more than ``budget`` seconds.
     """
-    failed: dict[str, str] = {}
-    per_op_time: dict[str, float] = {}
-    for n in sizes:
-        for _rep in range(repeats if n < SUBPROCESS_FROM else 1):
-            for name in names:
-                row = results.row("chain", f"N={n:,}", name)
-                if name in failed:
-                    row.error = row.error or f"skipped (failed at a smaller N: {failed[name]})"
-                    continue
-                predicted = per_op_time.get(name, 0.0) * n
-                if predicted > budget:
-                    row.error = f"skipped (predicted {predicted:.0f} s > budget {budget:.0f} s)"
-                    continue
-                if n >= SUBPROCESS_FROM:
-                    out = chain_in_child(name, n, timeout=max(60.0, 4 * predicted), clock=clock)
-                    if "error" in out:
-                        row.error = out["error"]
+    for mode in modes:
+        failed: dict[str, str] = {}
+        per_op_time: dict[str, float] = {}
+        for n in sizes:
+            for _rep in range(repeats if n < SUBPROCESS_FROM else 1):
+                for name in names:
+                    row = results.row("chain", chain_variant(n, mode), name)
+                    if name in failed:
+                        row.error = row.error or f"skipped (failed at a smaller N: {failed[name]})"
+                        continue
+                    predicted = per_op_time.get(name, 0.0) * n
+                    if predicted > budget:
+                        row.error = f"skipped (predicted {predicted:.0f} s > budget {budget:.0f} s)"
+                        continue
+                    if n >= SUBPROCESS_FROM:
+                        timeout = max(60.0, 4 * predicted)
+                        out = chain_in_child(name, n, timeout=timeout, clock=clock, mode=mode)
+                        if "error" in out:
+                            row.error = out["error"]
+                        else:
+                            row.add(out["total"], out["phases"])
                     else:
-                        row.add(out["total"], out["phases"])
-                else:
-                    sample(name, n)
-                if row.error:
-                    failed[name] = row.error
-                elif row.samples:
-                    per_op_time[name] = min(row.samples) / n
+                        sample(name, n, mode)
+                    if row.error:
+                        failed[name] = row.error
+                    elif row.samples:
+                        per_op_time[name] = min(row.samples) / n
 
 
 # --------------------------------------------------------------------------
@@ -1048,7 +1067,7 @@ def table(results: Results) -> str:
     """The timing rows, then memory, as fixed-width text."""
     lines = []
     head = (
-        f"{'workload':<18}{'variant':<14}{'engine':<13}{'median':>11}{'min':>11}"
+        f"{'workload':<18}{'variant':<20}{'engine':<13}{'median':>11}{'min':>11}"
         f"{'/micrograd':>11}{'/floor':>9}  notes"
     )
     lines.append(head)
@@ -1069,7 +1088,7 @@ def table(results: Results) -> str:
         if not notes and row.phases:
             notes = " ".join(f"{k} {fmt_time(statistics.median(v))}" for k, v in row.phases.items())
         lines.append(
-            f"{row.workload:<18}{row.variant:<14}{row.engine:<13}{fmt_time(row.median):>11}{fmt_time(row.min):>11}"
+            f"{row.workload:<18}{row.variant:<20}{row.engine:<13}{fmt_time(row.median):>11}{fmt_time(row.min):>11}"
             f"{ratio(row.median, mg.median if mg else None):>11}"
             f"{ratio(row.median, fl.median if fl else None):>9}"
             f"  {notes}"
@@ -1133,23 +1152,19 @@ def targets(results: Results) -> list[str]:
                 f"memory: {b:.0f} bytes per node (tracemalloc; target <= 300): "
                 f"{'met' if b <= 300 else 'NOT met'}"
             )
-    sizes = {
-        r.variant: int(r.variant[2:].replace(",", "")) for k, r in results.rows.items() if k[0] == "chain"
-    }
-    chain = [
-        (sizes[r.variant], r.median)
-        for k, r in results.rows.items()
-        if k[0] == "chain" and k[2] == "microgrannd" and r.median is not None
-    ]
-    if chain:
-        biggest = max(n for n, _ in chain)
-        per = [(n, t / n) for n, t in chain]
-        spread = max(p for _, p in per[1:] or per) / min(p for _, p in per[1:] or per)
-        out.append(
-            f"chain: largest N {biggest:,}; "
-            f"time per step from N={per[1 if len(per) > 1 else 0][0]:,} "
-            f"up varies {spread:.2f}x ({'linear' if spread < 2 else 'NOT linear'})"
-        )
+    for mode in ("on", "off"):
+        chain = [
+            (chain_size(r.variant), r.median)
+            for k, r in results.rows.items()
+            if k[0] == "chain" and k[2] == "microgrannd" and r.median is not None and k[1].endswith(mode)
+        ]
+        if len(chain) > 1:
+            (n0, t0), (n1, t1) = chain[1], chain[-1]  # from the second size (the first is tiny)
+            grow = (t1 / n1) / (t0 / n0)
+            out.append(
+                f"chain gc {mode}: largest N {n1:,}; time per step at N={n1:,} is {grow:.2f}x that at "
+                f"N={n0:,} ({'linear' if grow < 2 else 'NOT linear'})"
+            )
     return out
 
 
@@ -1158,7 +1173,7 @@ def survivors(results: Results) -> list[str]:
     best: dict[str, int] = {}
     for k, row in results.rows.items():
         if k[0] == "chain" and row.median is not None:
-            n = int(k[1][2:].replace(",", ""))
+            n = chain_size(k[1])
             best[k[2]] = max(best.get(k[2], 0), n)
     return [f"chain: {name} survives N = {n:,}" for name, n in sorted(best.items())]
 
@@ -1219,11 +1234,13 @@ def run_task(task: dict[str, Any], engines: dict[str, Engine], with_floor: bool)
     elif kind == "chain":
         n = task["n"]
         want = floor_chain(n)[2]
-        for name, e in engines.items():
-            gc.collect()
-            run_checked(results.row("chain", f"N={n:,}", name), want, partial(graph_chain, e, n))
-        if with_floor:
-            run_checked(results.row("chain", f"N={n:,}", "floor"), want, partial(floor_chain, n))
+        variant = chain_variant(n, mode)
+        with gc_mode(mode):
+            for name, e in engines.items():
+                gc.collect()
+                run_checked(results.row("chain", variant, name), want, partial(graph_chain, e, n))
+            if with_floor:
+                run_checked(results.row("chain", variant, "floor"), want, partial(floor_chain, n))
     return results
 
 
@@ -1354,8 +1371,9 @@ def run(
         if "chain" in workloads:
             log("chain ...")
 
-            def sample(name: str, n: int) -> None:
-                pool[name].call(results, {"task": "chain", "n": n}, ("chain", f"N={n:,}"))
+            def sample(name: str, n: int, mode: str) -> None:
+                task = {"task": "chain", "n": n, "mode": mode}
+                pool[name].call(results, task, ("chain", chain_variant(n, mode)))
 
             bench_chain(
                 results,
@@ -1365,6 +1383,7 @@ def run(
                 config.chain_repeats,
                 config.chain_budget,
                 clock,
+                modes,
             )
         if "memory" in workloads:
             log("memory ...")
@@ -1421,7 +1440,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return worker_main(args.worker)
     if args.child:
         kind, engine, n = args.child
-        out = child_chain(engine, int(n)) if kind == "chain" else child_memory(engine, int(n))
+        if kind.startswith("chain"):
+            out = child_chain(engine, int(n), kind.partition(":")[2] or "on")
+        else:
+            out = child_memory(engine, int(n))
         print(json.dumps(out))
         return 0
     config = QUICK if args.quick else Config()
