@@ -24,7 +24,7 @@ def main() -> None:
 
     print("3. Check against finite differences")
     h = 1e-6
-    f = lambda xv: mg.sigmoid(xv * w.data + b.data)
+    f = lambda xv: mg.sigmoid(xv * w.data + b.data)  # noqa: E731
     numeric = (f(x.data + h) - f(x.data - h)) / (2 * h)
     print(f"   dy/dx: backprop {x.grad:+.9f}, numeric {numeric:+.9f}")
 
