@@ -175,29 +175,79 @@ def _operand(x: object) -> Value | None:
     """A Value for an operator's other operand, or None if it is not a number."""
     if isinstance(x, Value):
         return x
-    if isinstance(x, numbers.Real):
+    # float and int first: the abstract-class check below costs ~250 ns, and
+    # with it ``x + 1.0`` and ``x ** 2`` took ~700-840 ns instead of ~400 ns
+    if type(x) is float or type(x) is int or isinstance(x, numbers.Real):
         return _constant(float(x))
     return None
 
 
+def _binary(prim: Primitive, a: Value, b: Value) -> Value:
+    """``_record`` for a two-input primitive: the hot path of ``+ * **``.
+
+    Free of the general path's tuple indexing and arity tests: ``x + y``
+    went from ~240 to ~220 ns per node (timeit, gc off).  The node is built
+    inline here and in :func:`_unary`: a helper call would add ~45 ns.
+    """
+    x, y = a.data, b.data
+    if prim.valid is not None and not prim.valid(x, y):
+        prim.check(x, y)  # raises the DomainError
+    data = prim.forward(x, y)
+    mode = _MODE.get()
+    v: Value = _new(Value)
+    v.data = data
+    v.grad = 0.0
+    v.label = ""
+    if mode.grad_enabled:
+        v.op = prim.name
+        v.parents = (a, b)
+        v.scope = mode.scope
+        v.requires_grad = True
+    else:
+        v.op = ""
+        v.parents = ()
+        v.scope = None
+        v.requires_grad = False
+    return v
+
+
+def _unary(prim: Primitive, a: Value) -> Value:
+    """``_record`` for a one-input primitive (relu, exp, log, tanh, ...).
+
+    ``x.relu()`` went from ~215 to ~190 ns per node (timeit, gc off).
+    """
+    x = a.data
+    if prim.valid is not None and not prim.valid(x):
+        prim.check(x)  # raises the DomainError
+    data = prim.forward(x)
+    mode = _MODE.get()
+    v: Value = _new(Value)
+    v.data = data
+    v.grad = 0.0
+    v.label = ""
+    if mode.grad_enabled:
+        v.op = prim.name
+        v.parents = (a,)
+        v.scope = mode.scope
+        v.requires_grad = True
+    else:
+        v.op = ""
+        v.parents = ()
+        v.scope = None
+        v.requires_grad = False
+    return v
+
+
 def _record(prim: Primitive, inputs: tuple[Value, ...]) -> Value:
     """Run ``prim`` forward on the inputs' data and record the new node."""
-    # Unrolled by arity: the hot path of every operator.
     if len(inputs) == 2:
-        x, y = inputs[0].data, inputs[1].data
-        if prim.valid is not None:
-            prim.check(x, y)
-        data = prim.forward(x, y)
-    elif len(inputs) == 1:
-        x = inputs[0].data
-        if prim.valid is not None:
-            prim.check(x)
-        data = prim.forward(x)
-    else:
-        xs = [v.data for v in inputs]
-        if prim.valid is not None:
-            prim.check(*xs)
-        data = prim.forward(*xs)
+        return _binary(prim, inputs[0], inputs[1])
+    if len(inputs) == 1:
+        return _unary(prim, inputs[0])
+    xs = [v.data for v in inputs]
+    if prim.valid is not None:
+        prim.check(*xs)
+    data = prim.forward(*xs)
     mode = _MODE.get()
     v: Value = _new(Value)
     v.data = data
@@ -293,26 +343,28 @@ class Value:
 
     def __add__(self, other: Any) -> Value:
         o = other if isinstance(other, Value) else _operand(other)
-        return NotImplemented if o is None else _record(ADD, (self, o))
+        return NotImplemented if o is None else _binary(ADD, self, o)
 
     def __radd__(self, other: Any) -> Value:
         o = other if isinstance(other, Value) else _operand(other)
-        return NotImplemented if o is None else _record(ADD, (o, self))
+        return NotImplemented if o is None else _binary(ADD, o, self)
 
     def __mul__(self, other: Any) -> Value:
         o = other if isinstance(other, Value) else _operand(other)
-        return NotImplemented if o is None else _record(MUL, (self, o))
+        return NotImplemented if o is None else _binary(MUL, self, o)
 
     def __rmul__(self, other: Any) -> Value:
         o = other if isinstance(other, Value) else _operand(other)
-        return NotImplemented if o is None else _record(MUL, (o, self))
+        return NotImplemented if o is None else _binary(MUL, o, self)
 
     def __pow__(self, other: Any) -> Value:
+        if type(other) is float or type(other) is int:
+            return _binary(POW, self, _constant(float(other)))
         if isinstance(other, Value):
             return _power(self, other)
         if not isinstance(other, numbers.Real):
             return NotImplemented
-        return _record(POW, (self, _constant(float(other))))
+        return _binary(POW, self, _constant(float(other)))
 
     def __rpow__(self, other: Any) -> Value:
         o = _operand(other)
@@ -320,32 +372,32 @@ class Value:
 
     def exp(self) -> Value:
         """``e ** self`` (overflow gives ``inf``)."""
-        return _record(EXP, (self,))
+        return _unary(EXP, self)
 
     def log(self) -> Value:
         """Natural logarithm; raises :class:`DomainError` for ``data <= 0``."""
-        return _record(LOG, (self,))
+        return _unary(LOG, self)
 
     def reciprocal(self) -> Value:
         """``1 / self``; raises :class:`ZeroDivisionDomainError` at 0."""
-        return _record(RECIPROCAL, (self,))
+        return _unary(RECIPROCAL, self)
 
     def relu(self) -> Value:
         """``max(self, 0)``; its derivative is 0 for ``data <= 0``."""
-        return _record(RELU, (self,))
+        return _unary(RELU, self)
 
     def tanh(self) -> Value:
         """Hyperbolic tangent (a primitive: accurate for every input)."""
-        return _record(TANH, (self,))
+        return _unary(TANH, self)
 
     def softplus(self) -> Value:
         """``log(1 + e ** self)`` computed without overflow."""
-        return _record(SOFTPLUS, (self,))
+        return _unary(SOFTPLUS, self)
 
     # --- composites (each recorded under a scope of its name)
 
     def __neg__(self) -> Value:
-        return _record(MUL, (self, _constant(-1.0)))
+        return _binary(MUL, self, _constant(-1.0))
 
     def __sub__(self, other: Any) -> Value:
         if isinstance(other, Value):
@@ -353,7 +405,7 @@ class Value:
                 return self + (-other)
         if not isinstance(other, numbers.Real):
             return NotImplemented
-        return _record(ADD, (self, _constant(-float(other))))
+        return _binary(ADD, self, _constant(-float(other)))
 
     def __rsub__(self, other: Any) -> Value:
         o = _operand(other)
@@ -368,7 +420,7 @@ class Value:
                 return self * other.reciprocal()
         if not isinstance(other, numbers.Real):
             return NotImplemented
-        return _record(MUL, (self, _constant(apply(RECIPROCAL, other))))
+        return _binary(MUL, self, _constant(apply(RECIPROCAL, other)))
 
     def __rtruediv__(self, other: Any) -> Value:
         o = _operand(other)
@@ -432,25 +484,25 @@ class Value:
         as a graph of Values, which can itself be differentiated.
         """
         seed = _as_float(gradient, "backward gradient")
-        order = toposort(self)
         if create_graph:
+            order = toposort(self)
             grads = gradients(self, seed, create_graph=True)
             for v in order:
                 g = grads.get(v, 0.0)
                 v.grad = g if v.parents else v.grad + g
             return
-        for v in order:
-            if v.parents:
-                v.grad = 0.0
-        self.grad += seed
+        if not self.parents:  # a leaf: nothing to propagate
+            self.grad += seed
+            return
+        order = _interior_order(self)  # also resets their grads to 0.0
+        self.grad = seed
+        rules = {name: prim.derivatives for name, prim in PRIMITIVES.items()}
         for v in reversed(order):
-            parents = v.parents
-            if not parents:
-                continue
             g = v.grad
             if g == 0.0:  # nothing flows back (and 0 * inf stays 0)
                 continue
-            rule = PRIMITIVES[v.op].derivatives
+            parents = v.parents
+            rule = rules[v.op]
             # Unrolled by arity: calling the rule on the parents' data without
             # building intermediate lists roughly halves the cost per node.
             if len(parents) == 2:
@@ -501,6 +553,55 @@ def toposort(root: Value) -> list[Value]:
         for p in v.parents:
             if p not in entered:
                 stack.append(p)
+    return order
+
+
+# Marks that _interior_order leaves in the grad field of the nodes it visits.
+_ENTERED: Any = object()
+_DONE: Any = object()
+
+
+def _interior_order(root: Value) -> list[Value]:
+    """The interior (non-leaf) nodes ``root`` depends on, parents first; their grads set to 0.0.
+
+    The walk of :func:`toposort`, for :meth:`Value.backward` only: it skips
+    leaves and marks visited nodes in their ``grad`` field instead of two hash
+    sets (backward resets interior grads anyway).  ``toposort`` was most of
+    the backward pass; measured (thread time) on micrograd's demo graph of
+    65,000 nodes this walk takes ~10 ms instead of 17-19 ms, and on a chain
+    of 100,000 ``x*c + d`` steps 22 ms instead of 90 ms.  Leaves (parameters,
+    inputs, constants) are never touched.
+    """
+    order: list[Value] = []
+    stack = [root]
+    try:
+        while stack:
+            v = stack.pop()
+            mark = v.grad
+            if mark is _ENTERED:  # second visit: its parents are all in order
+                v.grad = _DONE
+                order.append(v)
+                continue
+            if mark is _DONE:  # a second entry for a node finished meanwhile
+                continue
+            # First visit: enter v, push its unfinished parents but walk straight
+            # on into the last one (20% faster on chains than a stack round trip).
+            nxt: Value | None = v
+            while nxt is not None:
+                v = nxt
+                v.grad = _ENTERED
+                stack.append(v)
+                nxt = None
+                for p in v.parents:
+                    if p.parents and p.grad is not _DONE:
+                        if nxt is not None:
+                            stack.append(nxt)
+                        nxt = p
+    finally:  # no mark survives, even if the walk is interrupted
+        for v in order:
+            v.grad = 0.0
+        for v in stack:
+            v.grad = 0.0
     return order
 
 
