@@ -1,6 +1,7 @@
 """microgrannd: a scalar reverse-mode autograd engine you can see and check."""
 
 from microgrannd.autodiff import grad, value_and_grad
+from microgrannd.compile import Compiled, TraceError, compile
 from microgrannd.engine import (
     Scope,
     Value,
@@ -52,4 +53,7 @@ __all__ = [
     "sigmoid",
     "sigmoid_fused",
     "leaky_relu",
+    "compile",
+    "Compiled",
+    "TraceError",
 ]
