@@ -303,7 +303,7 @@ def forward_template(prim: Primitive, consts: tuple[float | None, ...]) -> tuple
     primitive's ``constant_args`` are substituted).
     """
     if prim.forward_code is not None:
-        return prim.forward_code, True
+        return f"({prim.forward_code})", True
     try:
         return _code_of(prim.forward(*_operands(prim, consts))), True
     except Exception:  # any rule that cannot run on symbols is called instead
@@ -317,7 +317,7 @@ def derivatives_templates(prim: Primitive, consts: tuple[float | None, ...]) -> 
     None means the rule cannot be written as code and must be called.
     """
     if prim.derivatives_code is not None:
-        return prim.derivatives_code
+        return tuple(f"({code})" for code in prim.derivatives_code)
     try:
         ds = prim.derivatives(*_operands(prim, consts), _Sym("{out}"))
         codes = tuple(_code_of(d) for d in ds)
@@ -631,7 +631,6 @@ def _codegen(root: Value, order: list[Value], inputs: list[Value], slot: dict[Va
         lines.append(f"    {name[v]} = {fwd_cache[key][0].format(*ops)}")
     # backward: reversed order, parent slots in order (the engine's order)
     gname: dict[Value, str] = {}
-    given: set[str] = set()  # gradient variables already aliased by a parent
     if root in needs:
         gname[root] = "1.0"
     lines.append("    # backward")
@@ -661,21 +660,15 @@ def _codegen(root: Value, order: list[Value], inputs: list[Value], slot: dict[Va
                 term = d
             else:
                 term = f"{g} * {d}"
+            # Gradient variables are assigned once (SSA): a copy or a constant
+            # is shared instead of assigned, and a second path makes a new one.
             if p in gname:
-                if _is_literal(gname[p]):  # a folded constant gradient meets a second path
-                    lines.append(f"    g{k} = {gname[p]} + {term}")
-                    gname[p] = f"g{k}"
-                    k += 1
-                else:
-                    lines.append(f"    {gname[p]} += {term}")
-            elif _is_literal(term):
-                gname[p] = term  # a constant gradient: folded
-            elif term == g and g not in given:
-                gname[p] = g  # a pure copy (add): share the variable
-                given.add(g)
+                lines.append(f"    g{k} = {gname[p]} + {term}")
+                gname[p], k = f"g{k}", k + 1
+            elif term.isidentifier() or _is_literal(term):
+                gname[p] = term
             else:
-                gname[p] = f"g{k}"
-                k += 1
+                gname[p], k = f"g{k}", k + 1
                 lines.append(f"    {gname[p]} = {term}")
     grads = ", ".join(gname.get(inputs[i], "0.0") for i in wrt)
     lines.append(f"    return {name[root]}, ({grads}{',' if len(wrt) == 1 else ''})")
