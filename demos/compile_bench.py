@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import itertools
 import math
 import random
 import statistics
@@ -58,7 +59,7 @@ def init_weights(sizes: Sequence[int] = (2, 16, 16, 1), seed: int = 1337) -> lis
     """Per layer, per neuron: ``[w_0, ..., w_{nin-1}, b]`` (uniform [-1, 1], bias 0)."""
     rng = random.Random(seed)
     return [[[rng.uniform(-1.0, 1.0) for _ in range(nin)] + [0.0] for _ in range(nout)]
-            for nin, nout in zip(sizes[:-1], sizes[1:], strict=True)]
+            for nin, nout in itertools.pairwise(sizes)]
 
 
 class MLP:
@@ -83,7 +84,8 @@ class MLP:
         return [p for layer in self.layers for neuron in layer for p in neuron]
 
 
-def hinge_loss(model: Callable[[Any], Any], params: Sequence[Any], X: Sequence[Any], y: Sequence[float]) -> Any:
+def hinge_loss(model: Callable[[Any], Any], params: Sequence[Any], X: Sequence[Any],
+               y: Sequence[float]) -> Any:
     """micrograd's demo loss: mean hinge loss + ALPHA * sum of squared parameters."""
     scores = [model(x) for x in X]
     losses = [(1 + -yi * si).relu() for yi, si in zip(y, scores, strict=True)]
@@ -165,7 +167,7 @@ def floor_mlp_step(weights: list[list[list[float]]], X: list[list[float]], y: li
                 zs = []
                 for neuron in layer:
                     s = neuron[-1]
-                    for wi, hi in zip(neuron, h):  # zip stops at len(h): skips the bias
+                    for wi, hi in zip(neuron, h, strict=False):  # zip stops at len(h): skips the bias
                         s = s + wi * hi
                     zs.append(s)
                 pre.append(zs)

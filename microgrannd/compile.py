@@ -102,7 +102,7 @@ def _refuse(what: str) -> TraceError:
 def _get_data(self: Value) -> float:
     caller = sys._getframe(1)
     if caller.f_globals is _ENGINE_GLOBALS and caller.f_code is not _DETACH:  # the engine computing
-        return _DATA.__get__(self)  # type: ignore[no-any-return]
+        return _DATA.__get__(self)
     raise _refuse("reading .data")
 
 
@@ -115,7 +115,7 @@ class _Traced(Value):
 
     __slots__ = ()
 
-    data = property(_get_data, _set_data)  # type: ignore[assignment]
+    data = property(_get_data, _set_data)
 
     def __bool__(self) -> bool:
         raise _refuse("bool()")
@@ -167,7 +167,7 @@ def _leaves(obj: Any, spec: Spec, out: list[Any]) -> None:
 
 def _scalar(x: Any) -> float:
     if isinstance(x, Value):
-        return _DATA.__get__(x)  # type: ignore[no-any-return]
+        return _DATA.__get__(x)
     if isinstance(x, numbers.Real) and not isinstance(x, bool):
         return float(x)
     raise TypeError(f"compiled function: expected a number or a Value, got {type(x).__name__}")
@@ -292,7 +292,7 @@ def _code_of(x: Any) -> str:
 
 def _operands(prim: Primitive, consts: tuple[float | None, ...]) -> list[Any]:
     """Symbols ``{0}``, ``{1}`` ... for the inputs; floats for constant_args."""
-    return [c if (i in prim.constant_args and c is not None) else _Sym("{%d}" % i)
+    return [c if (i in prim.constant_args and c is not None) else _Sym(f"{{{i}}}")
             for i, c in enumerate(consts)]
 
 
@@ -307,7 +307,7 @@ def forward_template(prim: Primitive, consts: tuple[float | None, ...]) -> tuple
     try:
         return _code_of(prim.forward(*_operands(prim, consts))), True
     except Exception:  # any rule that cannot run on symbols is called instead
-        args = ", ".join("{%d}" % i for i in range(prim.arity))
+        args = ", ".join(f"{{{i}}}" for i in range(prim.arity))
         return f"_F_{prim.name}({args})", False
 
 
@@ -451,7 +451,7 @@ class Compiled:
         for v in self.captured:
             v.grad += g[k]
             k += 1
-        return value  # type: ignore[no-any-return]
+        return value
 
     def __repr__(self) -> str:
         return (f"<compiled {self.__name__}: {self.num_nodes} nodes, {self.method}, "
@@ -548,7 +548,7 @@ def _trace_once(f: Callable[..., Any], args: tuple[Any, ...], specs: list[Spec],
     found: list[Value] = []
     for v in order:
         if type(v) is _Traced:
-            v.__class__ = Value
+            v.__class__ = Value  # type: ignore[assignment]
             if not v.parents and v not in input_set:
                 raise TraceError(
                     "a node recorded under no_grad() inside the traced function feeds the result: "
@@ -571,7 +571,8 @@ def _substitute(obj: Any, spec: Spec, it: Any) -> Any:
 
 def _build(root: Value, inputs: list[Value], wrt: list[int], method: str, limit: int
            ) -> tuple[int, str | None, Callable[[list[float]], tuple[float, list[float]]], str]:
-    order = toposort(root)
+    order = toposort(root)  # the engine's order: backward accumulates in its order
+    forward = _evaluation_order(root)
     n = len(order)
     if method == "auto":
         method = "codegen" if n <= limit else "tape"
@@ -592,12 +593,33 @@ def _build(root: Value, inputs: list[Value], wrt: list[int], method: str, limit:
         if v in wrt_nodes or (v.parents and any(p in needs for p in v.parents)):
             needs.add(v)
     if method == "codegen":
-        source, run = _codegen(root, order, inputs, slot, variable, needs, wrt)
+        source, run = _codegen(root, forward, order, inputs, slot, variable, needs, wrt)
         return n, source, run, "codegen"
-    return n, None, _tape(root, order, inputs, slot, variable, needs, wrt), "tape"
+    return n, None, _tape(root, forward, order, inputs, slot, variable, needs, wrt), "tape"
 
 
-def _codegen(root: Value, order: list[Value], inputs: list[Value], slot: dict[Value, int],
+def _evaluation_order(root: Value) -> list[Value]:
+    """Parents before children, first parent first: the order Python evaluated them.
+
+    Running the forward pass in this order makes a compiled function meet
+    domain errors in the same order as the original code.
+    """
+    order: list[Value] = []
+    seen: set[Value] = set()
+    stack: list[tuple[Value, bool]] = [(root, False)]
+    while stack:
+        v, expanded = stack.pop()
+        if expanded:
+            order.append(v)
+        elif v not in seen:
+            seen.add(v)
+            stack.append((v, True))
+            stack.extend((p, False) for p in reversed(v.parents) if p not in seen)
+    return order
+
+
+def _codegen(root: Value, forward: list[Value], order: list[Value], inputs: list[Value],
+             slot: dict[Value, int],
              variable: set[Value], needs: set[Value], wrt: list[int]
              ) -> tuple[str, Callable[[list[float]], tuple[float, list[float]]]]:
     name: dict[Value, str] = {}
@@ -610,7 +632,7 @@ def _codegen(root: Value, order: list[Value], inputs: list[Value], slot: dict[Va
     drv_cache: dict[tuple[str, tuple[float | None, ...]], tuple[str, ...] | None] = {}
     keys: dict[Value, tuple[str, tuple[float | None, ...]]] = {}
     k = 0
-    for v in order:
+    for v in forward:
         if v in slot:
             continue
         if v not in variable:
@@ -675,7 +697,7 @@ def _codegen(root: Value, order: list[Value], inputs: list[Value], slot: dict[Va
     source = "\n".join(lines) + "\n"
     ns = _namespace()
     exec(builtins.compile(source, "<microgrannd.compile>", "exec"), ns)
-    return source, ns["compiled"]  # type: ignore[no-any-return]
+    return source, ns["compiled"]
 
 
 def _checked(prim: Primitive) -> Callable[..., float]:
@@ -689,14 +711,14 @@ def _checked(prim: Primitive) -> Callable[..., float]:
     return forward
 
 
-def _tape(root: Value, order: list[Value], inputs: list[Value], slot: dict[Value, int],
+def _tape(root: Value, forward: list[Value], order: list[Value], inputs: list[Value], slot: dict[Value, int],
           variable: set[Value], needs: set[Value], wrt: list[int]
           ) -> Callable[[list[float]], tuple[float, list[float]]]:
     """A flat list of instructions over a list of floats, run by two tight loops."""
     index: dict[Value, int] = {v: i for i, v in enumerate(inputs)}
     base: list[float] = [0.0] * len(inputs)
     fwd: list[tuple[Any, ...]] = []
-    for v in order:
+    for v in forward:
         if v in index:
             continue
         index[v] = len(base)
