@@ -200,7 +200,7 @@ RELU = primitive(Primitive(
     lambda a, out: (1.0 if a > 0 else 0.0,),
     symbol="relu",
     forward_code="({0} if {0} > 0 else 0.0)",
-    derivatives_code=("(1.0 if {0} > 0 else 0.0)",),
+    derivatives_code=("(1.0 if {out} > 0 else 0.0)",),  # out > 0 exactly when a > 0
 ))
 TANH = primitive(Primitive(
     "tanh", 1, math.tanh,
