@@ -48,6 +48,7 @@ import builtins
 import linecache
 import math
 import numbers
+import re
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -694,10 +695,53 @@ def _codegen(root: Value, forward: list[Value], order: list[Value], inputs: list
                 lines.append(f"    {gname[p]} = {term}")
     grads = ", ".join(gname.get(inputs[i], "0.0") for i in wrt)
     lines.append(f"    return {name[root]}, ({grads}{',' if len(wrt) == 1 else ''})")
-    source = "\n".join(lines) + "\n"
+    source = "\n".join(_allocate(lines)) + "\n"
     ns = _namespace()
     exec(builtins.compile(source, "<microgrannd.compile>", "exec"), ns)
     return source, ns["compiled"]
+
+
+_NAME = re.compile(r"\b[vg]\d+\b")
+_DEF = re.compile(r"    ([vg]\d+) = ")
+
+
+def _allocate(lines: list[str]) -> list[str]:
+    """Rename the single-assignment variables ``v*``/``g*`` onto few reused locals ``r*``.
+
+    A value's local is freed after the line that uses it last and reused by
+    a later definition.  Fewer locals make the function run markedly faster in
+    CPython (small frames, short local indices).
+    """
+    last: dict[str, int] = {}
+    for i, line in enumerate(lines):
+        for name in _NAME.findall(line):
+            last[name] = i
+    free: list[str] = []
+    reg: dict[str, str] = {}
+    out: list[str] = []
+    count = 0
+    for i, line in enumerate(lines):
+        m = _DEF.match(line)
+        target = m.group(1) if m else None
+        body = line[m.end():] if m else line
+        used = set(_NAME.findall(body))
+        renamed = _NAME.sub(lambda u: reg[u.group(0)], body)
+        for name in used:
+            if last[name] == i:
+                free.append(reg.pop(name))
+        if target is None:
+            out.append(renamed)
+            continue
+        if free:
+            r = free.pop()
+        else:
+            r, count = f"r{count}", count + 1
+        if last[target] > i:
+            reg[target] = r
+        else:
+            free.append(r)  # never read again: its local is free at once
+        out.append(f"    {r} = {renamed}")
+    return out
 
 
 def _checked(prim: Primitive) -> Callable[..., float]:
