@@ -210,3 +210,28 @@ def test_codegen_limit_falls_back_to_the_tape_or_says_so() -> None:
     assert c(2.0) == mg.compile(chain, 1.0)(2.0)
     with pytest.raises(ValueError, match="codegen_limit"):
         mg.compile(chain, 1.0, method="codegen", codegen_limit=50)
+
+
+def test_a_primitive_without_templates_or_symbolic_rules_is_called() -> None:
+    """A new table entry compiles with no compiler change: its functions are called."""
+    from microgrannd.ops import Primitive
+
+    clip = Primitive(
+        "test_clip", 2, lambda a, b: min(max(a, -b), b),
+        lambda a, b, out: (1.0 if -b < a < b else 0.0, 0.0 if -b < a < b else (1.0 if a > 0 else -1.0)),
+        symbol="clip",
+    )
+    PRIMITIVES[clip.name] = clip
+    try:
+        def f(x: Any, y: Any) -> Any:
+            return apply(clip, x * 3, y) * x
+
+        for method in METHODS:
+            c = mg.compile(f, 0.1, 1.0, method=method)
+            if method == "codegen":
+                assert "_F_test_clip(" in c.source and "_D_test_clip(" in c.source
+            rng = random.Random(4)
+            for _ in range(100):
+                assert_matches(c, f, [rng.uniform(-2, 2), rng.uniform(0.1, 2)], max_ulps=0)
+    finally:
+        del PRIMITIVES[clip.name]
