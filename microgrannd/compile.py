@@ -13,7 +13,7 @@ its graph, then turns the graph into a function of plain floats that computes
 
 Two back ends run the recorded graph (``method=``):
 
-* ``"codegen"`` (the default up to :data:`CODEGEN_MAX_NODES` nodes) writes
+* ``"codegen"`` (the default up to :data:`CODEGEN_MAX_LINES` lines) writes
   one line of Python per node for the forward pass and one per gradient
   contribution for the backward pass, with every node a local variable,
   constants folded into literals and ``g * 1.0`` folded away.  Expressions
@@ -58,12 +58,15 @@ from microgrannd import engine
 from microgrannd.engine import Value, toposort
 from microgrannd.ops import PRIMITIVES, Primitive
 
-__all__ = ["CODEGEN_MAX_NODES", "Compiled", "TraceError", "compile"]
+__all__ = ["CODEGEN_MAX_LINES", "Compiled", "TraceError", "compile"]
 
-#: Above this many nodes ``method="auto"`` uses the tape: CPython's compiler
-#: needs about 3 KB per generated line while compiling (a 200,000-node graph
-#: is about 500,000 lines: some 1.5 GB and 5 s).
-CODEGEN_MAX_NODES = 200_000
+#: Above this many lines of generated code ``method="auto"`` uses the tape:
+#: CPython's compiler needs about 3 KB per line while compiling (micrograd's
+#: demo step, 66,000 nodes, is 170,000 lines: about 0.5 GB and 1.5 s).
+CODEGEN_MAX_LINES = 300_000
+#: Memory the tape back end needs per node, beyond the traced graph (measured
+#: about 300 bytes); checked against the memory available before building.
+TAPE_BYTES_PER_NODE = 400
 
 _DATA = Value.__dict__["data"]  # the slot descriptor: reads that bypass the guard
 _ENGINE_GLOBALS = vars(engine)
@@ -363,7 +366,7 @@ class Compiled:
     """
 
     def __init__(self, f: Callable[..., Any], args: tuple[Any, ...], argnums: Any, method: str,
-                 codegen_limit: int = CODEGEN_MAX_NODES) -> None:
+                 codegen_limit: int = CODEGEN_MAX_LINES) -> None:
         t0 = time.perf_counter()
         self.__name__ = getattr(f, "__name__", "f")
         self._specs = [_spec(a, f"#{i}") for i, a in enumerate(args)]
@@ -460,7 +463,7 @@ class Compiled:
 
 
 def compile(f: Callable[..., Any], *example_args: Any, argnums: int | Sequence[int] | None = None,
-            method: str = "auto", codegen_limit: int = CODEGEN_MAX_NODES) -> Compiled:
+            method: str = "auto", codegen_limit: int = CODEGEN_MAX_LINES) -> Compiled:
     """Trace ``f`` on ``example_args`` and compile its graph to plain-float code.
 
     Args:
@@ -471,10 +474,10 @@ def compile(f: Callable[..., Any], *example_args: Any, argnums: int | Sequence[i
         argnums: which arguments get gradients (an int, a sequence, or None
             for all); the others are still inputs, read at every call.
         method: ``"codegen"``, ``"tape"`` or ``"auto"`` (code generation up to
-            ``codegen_limit`` nodes, the tape above).
-        codegen_limit: the largest graph given to code generation
-            (default :data:`CODEGEN_MAX_NODES`); ``method="codegen"`` on a
-            larger graph raises ``ValueError`` rather than exhaust memory.
+            ``codegen_limit`` lines of code, the tape above).
+        codegen_limit: the most lines of generated code (default
+            :data:`CODEGEN_MAX_LINES`); ``method="codegen"`` on a larger
+            graph raises ``ValueError`` rather than exhaust memory.
 
     Returns:
         A :class:`Compiled` function: ``compiled(*args) -> (value, grads)`` and
@@ -570,18 +573,39 @@ def _substitute(obj: Any, spec: Spec, it: Any) -> Any:
 # Building the runner
 
 
+class _TooBig(Exception):
+    pass
+
+
+def _too_big(n: int, what: str, limit: int) -> ValueError:
+    return ValueError(
+        f"compile: the graph needs {n:,} {what}; generating more than {limit:,} lines of code "
+        "would need gigabytes of memory in CPython's compiler. Use method='tape' (or 'auto'), "
+        "or pass a larger codegen_limit.")
+
+
+def _check_memory(needed: int, what: str) -> None:
+    """Raise MemoryError if ``needed`` bytes exceed the memory available (Linux only)."""
+    try:
+        with open("/proc/meminfo") as f:
+            info = dict(line.split(":", 1) for line in f)
+        available = int(info["MemAvailable"].split()[0]) * 1024
+    except (OSError, KeyError, ValueError):
+        return
+    if needed > available:
+        raise MemoryError(f"compile: {what} needs about {needed / 2**20:,.0f} MB, "
+                          f"but only {available / 2**20:,.0f} MB are available")
+
+
 def _build(root: Value, inputs: list[Value], wrt: list[int], method: str, limit: int
            ) -> tuple[int, str | None, Callable[[list[float]], tuple[float, list[float]]], str]:
     order = toposort(root)  # the engine's order: backward accumulates in its order
     forward = _evaluation_order(root)
     n = len(order)
-    if method == "auto":
-        method = "codegen" if n <= limit else "tape"
-    elif method == "codegen" and n > limit:
-        raise ValueError(
-            f"compile: the graph has {n:,} nodes; generating code for more than "
-            f"{limit:,} would need gigabytes of memory in CPython's compiler. "
-            "Use method='tape' (or 'auto'), or pass a larger codegen_limit.")
+    if method == "codegen" and n > limit:
+        raise _too_big(n, "nodes", limit)
+    if method == "auto" and n > limit:
+        method = "tape"
     slot = {v: i for i, v in enumerate(inputs)}
     # constant folding: a node is variable iff it depends on an input
     variable: set[Value] = set()
@@ -593,9 +617,14 @@ def _build(root: Value, inputs: list[Value], wrt: list[int], method: str, limit:
     for v in order:
         if v in wrt_nodes or (v.parents and any(p in needs for p in v.parents)):
             needs.add(v)
-    if method == "codegen":
-        source, run = _codegen(root, forward, order, inputs, slot, variable, needs, wrt)
-        return n, source, run, "codegen"
+    if method in ("codegen", "auto"):
+        try:
+            source, run = _codegen(root, forward, order, inputs, slot, variable, needs, wrt, limit)
+            return n, source, run, "codegen"
+        except _TooBig as e:
+            if method == "codegen":
+                raise _too_big(e.args[0], "lines", limit) from None
+    _check_memory(n * TAPE_BYTES_PER_NODE, f"a tape for {n:,} nodes")
     return n, None, _tape(root, forward, order, inputs, slot, variable, needs, wrt), "tape"
 
 
@@ -621,7 +650,7 @@ def _evaluation_order(root: Value) -> list[Value]:
 
 def _codegen(root: Value, forward: list[Value], order: list[Value], inputs: list[Value],
              slot: dict[Value, int],
-             variable: set[Value], needs: set[Value], wrt: list[int]
+             variable: set[Value], needs: set[Value], wrt: list[int], limit: int
              ) -> tuple[str, Callable[[list[float]], tuple[float, list[float]]]]:
     name: dict[Value, str] = {}
     for v, i in slot.items():
@@ -695,6 +724,8 @@ def _codegen(root: Value, forward: list[Value], order: list[Value], inputs: list
                 lines.append(f"    {gname[p]} = {term}")
     grads = ", ".join(gname.get(inputs[i], "0.0") for i in wrt)
     lines.append(f"    return {name[root]}, ({grads}{',' if len(wrt) == 1 else ''})")
+    if len(lines) > limit:
+        raise _TooBig(len(lines))
     source = "\n".join(_allocate(lines)) + "\n"
     ns = _namespace()
     exec(builtins.compile(source, "<microgrannd.compile>", "exec"), ns)

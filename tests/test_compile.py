@@ -210,6 +210,19 @@ def test_codegen_limit_falls_back_to_the_tape_or_says_so() -> None:
     assert c(2.0) == mg.compile(chain, 1.0)(2.0)
     with pytest.raises(ValueError, match="codegen_limit"):
         mg.compile(chain, 1.0, method="codegen", codegen_limit=50)
+    # fewer nodes than the limit, but more lines of code
+    def squares(x: Any) -> Any:
+        for _ in range(100):
+            x = x * x * 0.999
+        return x
+
+    chain = squares
+    full = mg.compile(chain, 1.0)
+    lines = len(full.source.splitlines())
+    assert full.num_nodes < lines
+    assert mg.compile(chain, 1.0, codegen_limit=lines - 5).method == "tape"
+    with pytest.raises(ValueError, match="lines"):
+        mg.compile(chain, 1.0, method="codegen", codegen_limit=lines - 5)
 
 
 def test_a_primitive_without_templates_or_symbolic_rules_is_called() -> None:
