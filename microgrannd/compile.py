@@ -15,8 +15,9 @@ Two back ends run the recorded graph (``method=``):
 
 * ``"codegen"`` (the default up to :data:`CODEGEN_MAX_LINES` lines) writes
   one line of Python per node for the forward pass and one per gradient
-  contribution for the backward pass, with every node a local variable,
-  constants folded into literals and ``g * 1.0`` folded away.  Expressions
+  contribution for the backward pass, constants folded into literals,
+  ``g * 1.0`` and gradient copies folded away, and locals reused once a
+  value is dead (few locals make CPython run such code much faster).  Expressions
   come from the primitive table: each rule is evaluated once on symbolic
   operands (``mul: (b, a)`` renders as ``b``), or taken from the primitive's
   optional ``forward_code`` / ``derivatives_code`` templates; a primitive with
