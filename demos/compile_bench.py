@@ -149,9 +149,15 @@ def microgrannd_mlp_step(model: MLP, X: list[list[float]], y: list[float]) -> Ca
     return step
 
 
-def floor_mlp_step(weights: list[list[list[float]]], X: list[list[float]], y: list[float]
-                   ) -> Callable[[int], float]:
-    """The same arithmetic on plain floats with a hand-written backward (in place on ``weights``)."""
+def floor_mlp_step(weights: list[list[list[float]]], X: list[list[float]], y: list[float],
+                   skip_zeros: bool = True) -> Callable[[int], float]:
+    """The same arithmetic on plain floats with a hand-written backward (in place on ``weights``).
+
+    With ``skip_zeros`` (the default, the strictest floor) the backward skips
+    points whose hinge is inactive and neurons whose gradient is zero, as a
+    hand-written backward would; without it every product is computed, as in
+    the graph.
+    """
     n = len(X)
     scale = 1.0 / n
 
@@ -175,16 +181,16 @@ def floor_mlp_step(weights: list[list[list[float]]], X: list[list[float]], y: li
                 acts.append(h)
             margin = 1 + -yi * h[0]
             data_loss = data_loss + (margin if margin > 0 else 0.0)
-            if margin <= 0:
+            if skip_zeros and margin <= 0:
                 continue
-            up = [scale * -yi]  # d loss / d output of the last layer
+            up = [scale * -yi if margin > 0 else 0.0]  # d loss / d output of the last layer
             for li in range(last, -1, -1):
                 layer, g_layer, h_in = weights[li], grads[li], acts[li]
                 if li != last:
                     up = [u if z > 0 else 0.0 for u, z in zip(up, pre[li], strict=True)]
                 down = [0.0] * len(h_in)
                 for neuron, gn, u in zip(layer, g_layer, up, strict=True):
-                    if u == 0.0:
+                    if skip_zeros and u == 0.0:
                         continue
                     for i, hi in enumerate(h_in):
                         gn[i] += u * hi
@@ -261,6 +267,8 @@ def check(steps: int = 3) -> float:
     runs: dict[str, list[float]] = {}
     floor_w = [[list(n) for n in layer] for layer in w]
     runs["floor"] = [floor_mlp_step(floor_w, X, y)(k) for k in range(steps)]
+    dense_w = [[list(n) for n in layer] for layer in w]
+    runs["floor-dense"] = [floor_mlp_step(dense_w, X, y, skip_zeros=False)(k) for k in range(steps)]
     s = microgrannd_mlp_step(MLP(w), X, y)
     runs["microgrannd"] = [s(k) for k in range(steps)]
     for method in ("codegen", "tape"):
@@ -317,7 +325,8 @@ def main(argv: list[str] | None = None) -> None:
     # Phase 2: compile, then the compiled steps against the floor.
     compile_s: dict[str, float] = {}
     fast: dict[str, Callable[[int], float]] = {
-        "floor": floor_mlp_step([[list(n) for n in layer] for layer in w], X, y)}
+        "floor": floor_mlp_step([[list(n) for n in layer] for layer in w], X, y),
+        "floor-dense": floor_mlp_step([[list(n) for n in layer] for layer in w], X, y, skip_zeros=False)}
     for method in ("codegen", "tape"):
         step, seconds = compiled_mlp_step(MLP(w), X, y, method)
         compile_s[method] = seconds
