@@ -1,6 +1,7 @@
 """microgrannd: a scalar reverse-mode autograd engine you can see and check."""
 
 from microgrannd.autodiff import grad, value_and_grad
+from microgrannd.compile import Compiled, TraceError, compile
 from microgrannd.draw import draw
 from microgrannd.engine import (
     Scope,
@@ -56,4 +57,7 @@ __all__ = [
     "leaky_relu",
     "draw",
     "tree",
+    "compile",
+    "Compiled",
+    "TraceError",
 ]

@@ -82,6 +82,7 @@ class Scope:
 class _Mode:
     scope: Scope | None
     grad_enabled: bool
+    node_type: type | None = None  # set by tracing(); None means Value
 
 
 # A ContextVar gives each thread (and each asyncio task) its own mode.
@@ -97,7 +98,7 @@ def scope(name: str) -> Iterator[Scope]:
     """
     mode = _MODE.get()
     s = Scope(name, next(_scope_ids), mode.scope)
-    token = _MODE.set(_Mode(s, mode.grad_enabled))
+    token = _MODE.set(_Mode(s, mode.grad_enabled, mode.node_type))
     try:
         yield s
     finally:
@@ -132,7 +133,7 @@ def composite(arg: Any, /) -> Any:
 def no_grad() -> Iterator[None]:
     """Inside the block, operations record no graph: results are constants."""
     mode = _MODE.get()
-    token = _MODE.set(_Mode(mode.scope, False))
+    token = _MODE.set(_Mode(mode.scope, False, mode.node_type))
     try:
         yield
     finally:
@@ -142,6 +143,23 @@ def no_grad() -> Iterator[None]:
 def is_grad_enabled() -> bool:
     """True unless called inside :func:`no_grad`."""
     return _MODE.get().grad_enabled
+
+
+@contextmanager
+def tracing(node_type: type) -> Iterator[None]:
+    """Inside the block, every recorded node is created as ``node_type``.
+
+    ``node_type`` must be a subclass of :class:`Value` declaring
+    ``__slots__ = ()``.  The compiler (``microgrannd.compile``) uses it to
+    record a graph with nodes that refuse to let the traced function branch
+    on their data; outside this block nothing changes.
+    """
+    mode = _MODE.get()
+    token = _MODE.set(_Mode(mode.scope, mode.grad_enabled, node_type))
+    try:
+        yield
+    finally:
+        _MODE.reset(token)
 
 
 # --------------------------------------------------------------------------
@@ -194,7 +212,7 @@ def _binary(prim: Primitive, a: Value, b: Value) -> Value:
         prim.check(x, y)  # raises the DomainError
     data = prim.forward(x, y)
     mode = _MODE.get()
-    v: Value = _new(Value)
+    v: Value = _new(mode.node_type or Value)
     v.data = data
     v.grad = 0.0
     v.label = ""
@@ -221,7 +239,7 @@ def _unary(prim: Primitive, a: Value) -> Value:
         prim.check(x)  # raises the DomainError
     data = prim.forward(x)
     mode = _MODE.get()
-    v: Value = _new(Value)
+    v: Value = _new(mode.node_type or Value)
     v.data = data
     v.grad = 0.0
     v.label = ""
@@ -249,7 +267,7 @@ def _record(prim: Primitive, inputs: tuple[Value, ...]) -> Value:
         prim.check(*xs)
     data = prim.forward(*xs)
     mode = _MODE.get()
-    v: Value = _new(Value)
+    v: Value = _new(mode.node_type or Value)
     v.data = data
     v.grad = 0.0
     v.label = ""

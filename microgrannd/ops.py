@@ -71,6 +71,14 @@ class Primitive:
             is valid.  Invalid inputs raise :class:`DomainError`.
         constant_args: positions of inputs that must be constants (they are
             passed to ``derivatives`` as floats and receive no gradient).
+        forward_code: optional Python expression computing ``forward``, with
+            ``{0}``, ``{1}`` ... standing for the inputs; the compiler
+            (``microgrannd.compile``) inlines it.  Needed only where
+            ``forward`` cannot be evaluated on symbols (it branches on its
+            input); without it the compiled code calls ``forward``.
+        derivatives_code: optional expressions for the local derivatives,
+            one per input, with ``{0}`` ... for the inputs and ``{out}`` for
+            the output; the same role for ``derivatives``.
     """
 
     name: str
@@ -81,6 +89,8 @@ class Primitive:
     domain: str = "all reals"
     valid: Callable[..., bool] | None = None
     constant_args: tuple[int, ...] = ()
+    forward_code: str | None = None
+    derivatives_code: tuple[str, ...] | None = None
 
     def check(self, *inputs: float) -> None:
         """Raise :class:`DomainError` if ``inputs`` are outside the domain."""
@@ -194,6 +204,8 @@ RELU = primitive(Primitive(
     "relu", 1, lambda a: a if a > 0 else 0.0,
     lambda a, out: (1.0 if a > 0 else 0.0,),
     symbol="relu",
+    forward_code="({0} if {0} > 0 else 0.0)",
+    derivatives_code=("(1.0 if {out} > 0 else 0.0)",),  # out > 0 exactly when a > 0
 ))
 TANH = primitive(Primitive(
     "tanh", 1, math.tanh,
