@@ -108,12 +108,15 @@ def test_x_plus_x_plus_x_has_gradient_exactly_three(a):
 def test_reused_interior_node_accumulates(a, b):
     x, y = Value(a), Value(b)
     s = x + y
-    t = s + s  # s is reached twice; d t/d x = 2
-    u = t + s  # and a third time, at another depth
+    t = s + s  # s is used twice here,
+    w = t + x
+    u = w + s  # and once more, nearer the output: u = 3s + x
+    # s must get all three contributions before passing its gradient on, so
+    # the order must follow the graph, not the distance from the output
     u.backward()
-    assert (x.grad, y.grad) == (3.0, 3.0)
+    assert (x.grad, y.grad) == (4.0, 3.0)
     table = gradients(u)
-    assert (table[x], table[y]) == (3.0, 3.0)
+    assert (table[x], table[y]) == (4.0, 3.0)
 
 
 @given(reals(-3, 3), reals(-3, 3))

@@ -494,6 +494,7 @@ def dags(
     builder = _Builder(point)
     size = draw(st.integers(1, max_nodes))
     result: int | Const = 0
+    used: set[int | Const] = set()
     for _ in range(size):
         op = draw(st.sampled_from(ops))
         available = len(builder.values)
@@ -502,9 +503,21 @@ def dags(
             if k in op.constant_args or draw(st.integers(0, 5)) == 0:
                 args.append(Const(draw(constants())))
             else:
-                # prefer recent nodes so that chains grow deep as well as wide
-                back = draw(st.integers(0, available - 1))
-                args.append(available - 1 - back)
+                how = draw(st.integers(0, 2))
+                unused = [i for i in range(builder.expr.variables, available) if i not in used]
+                if how == 0 or (how == 1 and not unused):
+                    # the newest node: chains grow deep
+                    args.append(available - 1)
+                elif how == 1:
+                    # a node nothing uses yet: the output comes to depend on most nodes
+                    args.append(draw(st.sampled_from(unused)))
+                else:
+                    # any earlier node: values shared along paths of different lengths
+                    args.append(draw(st.sampled_from(range(available))))
+                used.add(args[-1])
+        free = [k for k in range(op.arity) if k not in op.constant_args]
+        if free and all(isinstance(args[k], Const) for k in free):
+            args[free[0]] = available - 1  # no constant-only nodes
         result = builder.apply(op, args)
     return _finish(builder, result)
 
