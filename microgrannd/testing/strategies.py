@@ -34,7 +34,7 @@ from hypothesis import strategies as st
 
 from microgrannd.engine import Value, apply
 from microgrannd.functions import leaky_relu, sigmoid
-from microgrannd.ops import EXP, LOG, PRIMITIVES, RECIPROCAL, DomainError, Primitive
+from microgrannd.ops import EXP, LOG, POW, PRIMITIVES, RECIPROCAL, DomainError, Primitive
 
 __all__ = [
     "Const",
@@ -152,9 +152,15 @@ def _divide(a: Any, b: Any) -> Any:
     return a * apply(RECIPROCAL, b)
 
 
+class _Literal(float):
+    """A constant operand as Expression passes it: printed ``x ** 2.5`` is the primitive pow."""
+
+
 def _power(a: Any, b: Any) -> Any:
-    # Value ** Value is the engine's composite exp(b * log(a)); with a number
-    # exponent (or on floats) the same arithmetic, not the primitive pow
+    # A Value exponent: the engine's composite exp(b * log(a)); on floats the
+    # same arithmetic.  A literal exponent: what the printed source does, ``pow``.
+    if isinstance(b, _Literal):
+        return a ** float(b) if isinstance(a, Value) else apply(POW, a, float(b))
     if isinstance(b, Value):
         return a ** b
     return apply(EXP, b * apply(LOG, a))
@@ -223,7 +229,8 @@ class Expression:
             raise TypeError(f"expression takes {self.variables} inputs, got {len(args)}")
         values: list[Any] = list(args)
         for node in self.nodes:
-            values.append(node.op.call(*[a.value if isinstance(a, Const) else values[a] for a in node.args]))
+            operands = [_Literal(a.value) if isinstance(a, Const) else values[a] for a in node.args]
+            values.append(node.op.call(*operands))
         return values[-1]
 
     @property
@@ -381,7 +388,7 @@ class _Builder:
         self.add = _from_primitive(PRIMITIVES["add"])
 
     def value(self, a: int | Const) -> float:
-        return a.value if isinstance(a, Const) else self.values[a]
+        return _Literal(a.value) if isinstance(a, Const) else self.values[a]
 
     def _append(self, op: Operation, args: tuple[int | Const, ...], y: float) -> int:
         self.expr.nodes.append(Node(op, args))
@@ -437,7 +444,19 @@ def _finish(builder: _Builder, result: int | Const) -> Expression:
         zero = Const(0.0)
         y = builder.value(result) + 0.0
         builder._append(builder.add, (result, zero), y)
-    return expr
+    # drop the nodes the output does not depend on, renumbering the rest
+    n = expr.variables
+    needed = {expr.output}
+    for index in range(expr.output, n - 1, -1):
+        if index in needed:
+            needed.update(a for a in expr.node(index).args if isinstance(a, int))
+    renumber = {i: i for i in range(n)}
+    kept: list[Node] = []
+    for index, node in enumerate(expr.nodes, start=n):
+        if index in needed:
+            renumber[index] = n + len(kept)
+            kept.append(Node(node.op, tuple(a if isinstance(a, Const) else renumber[a] for a in node.args)))
+    return Expression(n, kept, expr.point)
 
 
 @st.composite
