@@ -488,6 +488,10 @@ def expressions(
         args: list[int | Const] = []
         for k in range(op.arity):
             args.append(Const(draw(constants())) if k in op.constant_args else grow(depth + 1))
+        free = [k for k in range(op.arity) if k not in op.constant_args]
+        if variables and free and all(isinstance(args[k], Const) for k in free):
+            # no constant-only subtrees: every node depends on an input
+            args[free[0]] = draw(st.integers(0, variables - 1))
         return builder.apply(op, args)
 
     return _finish(builder, grow(0))
