@@ -187,3 +187,14 @@ def test_second_derivative_closed_forms(name, data):
 @given(reals(-3, 3))
 def test_third_derivative_of_x_to_the_fourth(a):
     assert math.isclose(mg.grad(mg.grad(mg.grad(lambda x: x**4)))(a), 24.0 * a, rel_tol=1e-12, abs_tol=1e-12)
+
+
+@given(reals(-3, 3))
+def test_grad_differentiates_inside_no_grad(a):
+    # grad is a function transform: an enclosing no_grad() must not turn its
+    # derivative into a silent 0.0
+    with mg.no_grad():
+        assert mg.grad(lambda x: x * x)(a) == 2.0 * a
+        second = mg.grad(mg.grad(lambda x: x * x * x))(a)
+        assert (Value(a) * 2.0).op == ""  # outside grad, no_grad still holds
+    assert math.isclose(second, 6.0 * a, rel_tol=1e-15, abs_tol=1e-300)
