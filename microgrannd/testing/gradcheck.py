@@ -362,8 +362,8 @@ def check_grad(
             elif est.kink:
                 doubts.append((
                     "kink",
-                    f"input {i}: a kink near x{i} = {xs[i]!r} (one-sided slopes differ by "
-                    f"{est.kink:.3g} and do not converge as the step halves)",
+                    f"input {i}: a kink (or a pole inside the stencil) near x{i} = {xs[i]!r} "
+                    f"(one-sided slopes differ by {est.kink:.3g} and do not converge as the step halves)",
                 ))
             elif not math.isfinite(a) or diff > tol + _CLEAR_MISS * est.uncertainty:
                 if est.uncertainty > tol:
