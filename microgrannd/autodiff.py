@@ -13,7 +13,7 @@ from contextvars import ContextVar
 from functools import wraps
 from typing import Any
 
-from microgrannd.engine import Value, _as_float, gradients
+from microgrannd.engine import Value, _as_float, enable_grad, gradients
 
 __all__ = ["grad", "value_and_grad"]
 
@@ -37,6 +37,11 @@ def value_and_grad(f: Callable[..., Any], argnums: int | Sequence[int] = 0) -> C
 
     @wraps(f)
     def wrapper(*args: Any) -> tuple[Any, Any]:
+        # a function transform: it differentiates even inside no_grad()
+        with enable_grad():
+            return differentiate(*args)
+
+    def differentiate(*args: Any) -> tuple[Any, Any]:
         for i in indices:
             if not -len(args) <= i < len(args):
                 raise IndexError(f"argnums {i} out of range for {len(args)} arguments")

@@ -43,6 +43,7 @@ __all__ = [
     "composite",
     "scope",
     "no_grad",
+    "enable_grad",
     "is_grad_enabled",
     "toposort",
     "gradients",
@@ -134,6 +135,17 @@ def no_grad() -> Iterator[None]:
     """Inside the block, operations record no graph: results are constants."""
     mode = _MODE.get()
     token = _MODE.set(_Mode(mode.scope, False, mode.node_type))
+    try:
+        yield
+    finally:
+        _MODE.reset(token)
+
+
+@contextmanager
+def enable_grad() -> Iterator[None]:
+    """Inside the block, operations record graphs again (even within :func:`no_grad`)."""
+    mode = _MODE.get()
+    token = _MODE.set(_Mode(mode.scope, True))
     try:
         yield
     finally:
