@@ -15,12 +15,12 @@ from typing import Any
 PLOT_HINT = 'plots need matplotlib: pip install "microgrannd[demos]"'
 
 
-def parser(name: str, description: str) -> argparse.ArgumentParser:
+def parser(name: str, description: str, seed: int = 0) -> argparse.ArgumentParser:
     """An argument parser with the options every demo shares."""
     p = argparse.ArgumentParser(prog=f"demos/{name}.py", description=description)
     p.add_argument("--out", type=Path, default=Path("out", name), help="picture folder (default %(default)s)")
     p.add_argument("--full", action="store_true", help="run the full-length version")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=seed, help="random seed (default: %(default)s)")
     p.add_argument("--no-plots", action="store_true", help="skip pictures")
     return p
 
