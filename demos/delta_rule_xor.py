@@ -1,4 +1,4 @@
-"""Delta rule and XOR: one sigmoid neuron fails on XOR, two layers solve it; squared error vs cross-entropy."""
+"""Delta rule and XOR: a sigmoid neuron fails on XOR, two layers solve it; squared error vs cross-entropy."""
 
 from __future__ import annotations
 
@@ -101,7 +101,7 @@ def _fmt(xs: list[float]) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Run the three experiments, print their outputs, plot the loss curves."""
     p = parser("delta_rule_xor", DESCRIPTION, seed=8)
-    p.add_argument("--epochs", type=int, help="epochs of the two-layer networks (default 10000, already full)")
+    p.add_argument("--epochs", type=int, help="two-layer epochs (default 10000, full)")
     args = p.parse_args(argv)
     epochs = args.epochs or 10000
     lr = 0.9

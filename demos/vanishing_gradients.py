@@ -112,10 +112,10 @@ def main(argv: list[str] | None = None) -> int:
             sub = _Offset(bar, i * steps)
             every = max(steps // 200, 1)
             runs.append(train(act, steps, lr, args.seed, record_every=every, progress=sub))  # type: ignore[arg-type]
-    print(f"{'activation':<11} {'accuracy':>8} {'final loss':>11} {'layer-1 |grad| at start':>24} {'layer-10':>9}")
+    print(f"{'activation':<11} {'accuracy':>8} {'layer-1 |grad|, start':>22} {'layer-10':>9}")
     for r in runs:
         g0 = r.layer_grads[0]
-        print(f"{r.activation:<11} {r.accuracy:>8.2f} {r.losses[-1]:>11.3g} {g0[0]:>24.3e} {g0[-1]:>9.3e}")
+        print(f"{r.activation:<11} {r.accuracy:>8.2f} {g0[0]:>22.3e} {g0[-1]:>9.3e}")
     print("outputs:")
     for r in runs:
         print(f"  {r.activation:<11} " + "  ".join(f"{o:.4f}" for o in r.outputs))
