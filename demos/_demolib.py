@@ -64,6 +64,7 @@ def draw_graph(root: Any, path: Path) -> Path | None:
         print("  (graph drawing skipped: this microgrannd has no microgrannd.draw)")
         return None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         graph = draw(root)
         graph.render(outfile=str(path), cleanup=True)
     except Exception as e:  # a missing renderer must not stop the demo

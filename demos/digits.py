@@ -160,8 +160,8 @@ def main(argv: list[str] | None = None) -> int:
             )
     for (name, _, _), r in zip(runs, results, strict=True):
         report(name, r)
-    print("uniform [-1,1] is the tutorial's init; fan_in (uniform in +-1/sqrt(inputs), the default) gives")
-    print("smaller first activations and a smoother function of the pixels: compare the noisy accuracies.")
+    print("uniform [-1,1] is the tutorial's init, fan_in (uniform in +-1/sqrt(inputs)) the default: it fits")
+    print("more slowly here but is more robust to flipped pixels (compare other seeds with --seed).")
     plt = pyplot(not args.no_plots)
     if plt is not None:
         picture(results[1], output_dir(Path(args.out)), plt, args.seed)

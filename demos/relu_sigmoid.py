@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from _demolib import draw_graph, output_dir, parser
+from _demolib import draw_graph, parser
 
 import microgrannd as mg
 from microgrannd import Value
@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     worst = max(abs(a - b) for a, b in zip(r.sigmoid_dx, r.fused_dx, strict=True))
     print(f"largest |decomposed - fused| gradient: {worst:.3g}")
     if not args.no_plots:
-        out = output_dir(Path(args.out))
+        out = Path(args.out)
         x = Value(X[0], "x")
         y = mg.sigmoid(x)
         y.label = "y"

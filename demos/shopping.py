@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from _demolib import draw_graph, output_dir, parser
+from _demolib import draw_graph, parser
 
 from microgrannd import Value
 
@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     print("A multiply node sends back the upstream gradient times the other input;")
     print("an add node sends it back unchanged (tax's gradient is the pre-tax sum).")
     if not args.no_plots:
-        out = output_dir(Path(args.out))
+        out = Path(args.out)
         draw_graph(one["price"], out / "apples.svg")
         draw_graph(two["price"], out / "apples_oranges.svg")
     return 0
