@@ -88,7 +88,7 @@ def two_layer(
         init="uniform", rng=seed, bias=False,
     )
     loss_fn = nn.binary_cross_entropy_with_logits if cross_entropy else half_squared_error
-    fit = sgd_epochs(model, model, loss_fn, XOR, epochs, lr, progress)  # type: ignore[arg-type]
+    fit = sgd_epochs(model, model, loss_fn, XOR, epochs, lr, progress)
     outs = [model(x).data for x in X]  # type: ignore[union-attr]
     fit.outputs = [mg.sigmoid(o) for o in outs] if cross_entropy else outs
     return fit

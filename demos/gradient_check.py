@@ -6,6 +6,7 @@ import random
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from _demolib import parser
 
@@ -25,7 +26,7 @@ class Result:
     n_checked: int
 
 
-def loss_fn(X: list[list[float]], W: list[list[float]], B: list[float], t: list[int]) -> tuple[object, list]:
+def loss_fn(X: list[list[Any]], W: list[list[Any]], B: list[Any], t: list[int]) -> tuple[Any, list[Any]]:
     """Mean cross-entropy of ``softmax(X W + B)`` against target classes ``t`` (floats or Values)."""
     n_out = len(B)
     scores = [[sum((x[i] * W[i][j] for i in range(len(x))), B[j]) for j in range(n_out)] for x in X]
@@ -64,7 +65,7 @@ def run(batch: int = 3, n_in: int = 4, n_out: int = 5, seed: int = 0, h: float =
     loss.backward()
 
     # backprop against finite differences, entry by entry
-    f = lambda: float(loss_fn(Xf, Wf, Bf, t)[0])  # type: ignore[arg-type]
+    f = lambda: float(loss_fn(Xf, Wf, Bf, t)[0])
     diffs = []
     for values, floats in [*zip(X, Xf, strict=True), *zip(W, Wf, strict=True), (B, Bf)]:
         for k, v in enumerate(values):

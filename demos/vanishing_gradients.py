@@ -51,7 +51,7 @@ def train(
     opt = nn.SGD(model.parameters(), lr=lr)
     run = Run(activation)
     for step in range(steps + 1):
-        logits = [model(x) for x in XOR_X]
+        logits = [model.forward(x)[0] for x in XOR_X]
         loss = nn.binary_cross_entropy_with_logits(logits, XOR_Y)
         opt.zero_grad()
         loss.backward()

@@ -25,7 +25,7 @@ def test_mlp_output_shapes_and_parameter_count() -> None:
 def _manual_forward(model: nn.MLP, x: list[float], act: object, out_act: object = None) -> list[float]:
     h = x
     for i, layer in enumerate(model.layers):
-        h = [sum(w.data * xi for w, xi in zip(n.w, h, strict=True)) + n.b.data for n in layer.neurons]
+        h = [sum(w.data * xi for w, xi in zip(n.w, h, strict=True)) + n.b.data for n in layer.neurons]  # type: ignore[union-attr]
         f = act if i < len(model.layers) - 1 else out_act
         if f is not None:
             h = [f(v) for v in h]  # type: ignore[operator]
