@@ -267,11 +267,32 @@ def run_draw(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_demo_parser(sub: Any) -> None:
+    """The ``demo`` subcommand: list the demos, or run one with its own arguments."""
+    p = sub.add_parser(
+        "demo",
+        help="list the demos, or run one: demo NAME [ARGS...]",
+        description="Without NAME, list the demos (from the demos/ folder of a checkout); "
+        "with NAME, run that demo, passing ARGS on (e.g. --full, --help).",
+    )
+    p.add_argument("name", nargs="?", metavar="NAME", help="the demo to run")
+    p.add_argument("demo_args", nargs=argparse.REMAINDER, metavar="ARGS", help="arguments for the demo")
+    p.set_defaults(run=run_demo)
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    """List or run a demo (see :mod:`microgrannd.demo_runner`)."""
+    from microgrannd import demo_runner
+
+    return demo_runner.main([args.name, *args.demo_args] if args.name else [])
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
     parser = argparse.ArgumentParser(prog="python -m microgrannd", description="microgrannd from the shell")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_draw_parser(sub)
+    add_demo_parser(sub)
     return parser
 
 

@@ -235,3 +235,14 @@ def test_without_a_renderer_the_dot_file_is_written(
     assert "d/dx = 2.0" in out
     assert err.count("\n") == 1 and 'pip install "microgrannd[render]"' in err
     assert (tmp_path / "g.dot").read_text(encoding="utf-8").startswith("digraph")
+
+
+def test_demo_subcommand_lists_and_runs_demos(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    assert main(["demo"]) == 0
+    listing = capsys.readouterr().out
+    for name in ("shopping", "relu_sigmoid", "gradient_check", "vanishing_gradients", "delta_rule_xor",
+                 "digits", "moons"):
+        assert f"  {name} " in listing
+    assert main(["demo", "shopping", "--no-plots", "--out", str(tmp_path)]) == 0
+    assert "220.00000000000003" in capsys.readouterr().out
+    assert main(["demo", "no_such_demo"]) == 2
