@@ -12,6 +12,7 @@ Every walk over a graph is iterative: a chain of a million nodes works.
 
 from __future__ import annotations
 
+import gc
 import itertools
 import numbers
 from collections.abc import Callable, Iterator
@@ -43,6 +44,7 @@ __all__ = [
     "composite",
     "scope",
     "no_grad",
+    "gc_paused",
     "enable_grad",
     "is_grad_enabled",
     "toposort",
@@ -128,6 +130,29 @@ def composite(arg: Any, /) -> Any:
     if isinstance(arg, str):
         return lambda fn: decorate(fn, arg)
     return decorate(arg, arg.__name__)
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector inside the block; an explicit opt-in.
+
+    microgrannd's graphs hold no reference cycles: reference counting frees
+    them, so the collector finds nothing in them, yet while a large graph is
+    being built it rescans it again and again (a training step of micrograd's
+    demo network runs about 1.6x faster without it, and building a chain of a
+    million nodes stays linear in time).  The collector's state is global to
+    the interpreter: other threads are affected too, and cycles that other
+    code makes inside the block are reclaimed only after it.  The previous
+    state is restored on exit.  microgrannd never pauses the collector on its
+    own.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 @contextmanager

@@ -487,3 +487,23 @@ def test_deeply_nested_scopes_hash_without_recursion() -> None:
     assert s is not None
     assert len({s, s.parent}) == 2 and s == s and s != mg.Scope("level", s.id, s.parent)
     assert len(s.path()) == 5 * sys.getrecursionlimit()
+
+
+def test_gc_paused_is_an_explicit_opt_in_that_restores_the_state() -> None:
+    assert gc.isenabled()
+    x = Value(2.0)
+    with mg.gc_paused():
+        assert not gc.isenabled()
+        y = x * x + 1
+        y.backward()
+    assert gc.isenabled() and x.grad == 4.0
+    gc.disable()
+    try:
+        with mg.gc_paused():
+            pass
+        assert not gc.isenabled()  # it was off before, so it stays off
+    finally:
+        gc.enable()
+    with pytest.raises(RuntimeError), mg.gc_paused():
+        raise RuntimeError
+    assert gc.isenabled()
