@@ -107,3 +107,20 @@ class Progress:
         if self.enabled:
             sys.stderr.write("\n")
             sys.stderr.flush()
+
+
+def relu_mlp_on_floats(model: Any, x: list[float]) -> list[float]:
+    """The outputs of an MLP with ReLU hidden layers and a linear last layer, on plain floats.
+
+    No graph is built: fast enough for the many predictions of an evaluation
+    or a decision-boundary grid.
+    """
+    h = x
+    for i, layer in enumerate(model.layers):
+        h = [
+            sum((w.data * xi for w, xi in zip(n.w, h, strict=True)), n.b.data if n.b is not None else 0.0)
+            for n in layer.neurons
+        ]
+        if i < len(model.layers) - 1:
+            h = [max(v, 0.0) for v in h]
+    return h

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from _demolib import Progress, output_dir, parser, pyplot, save
+from _demolib import Progress, output_dir, parser, pyplot, relu_mlp_on_floats, save
 
 from microgrannd import nn
 
@@ -39,14 +39,7 @@ class Result:
 
 def predict(model: nn.MLP, x: list[float]) -> int:
     """The predicted class index, computed on plain floats (no graph)."""
-    h = x
-    for i, layer in enumerate(model.layers):
-        h = [
-            sum((w.data * xi for w, xi in zip(n.w, h, strict=True)), n.b.data if n.b is not None else 0.0)
-            for n in layer.neurons
-        ]
-        if i < len(model.layers) - 1:
-            h = [max(v, 0.0) for v in h]
+    h = relu_mlp_on_floats(model, x)
     return max(range(len(h)), key=h.__getitem__)
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from _demolib import Progress, output_dir, parser, pyplot, save
+from _demolib import Progress, output_dir, parser, pyplot, relu_mlp_on_floats, save
 
 import microgrannd as mg
 from microgrannd import Value, nn
@@ -118,15 +118,7 @@ def train(
 
 def score(model: nn.MLP, x: list[float]) -> float:
     """The network's score on plain floats (no graph)."""
-    h = x
-    for i, layer in enumerate(model.layers):
-        h = [
-            sum((w.data * xi for w, xi in zip(n.w, h, strict=True)), n.b.data if n.b is not None else 0.0)
-            for n in layer.neurons
-        ]
-        if i < len(model.layers) - 1:
-            h = [max(v, 0.0) for v in h]
-    return h[0]
+    return relu_mlp_on_floats(model, x)[0]
 
 
 def accuracy(model: nn.MLP, X: list[list[float]], y: list[float]) -> float:

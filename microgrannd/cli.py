@@ -117,26 +117,17 @@ def _check(tree: ast.Expression, names: dict[str, Value]) -> None:
 
 def _binary(op: ast.operator, a: Number, b: Number) -> Number:
     """``a op b`` as the library computes it; two plain numbers stay a plain number."""
-    if isinstance(a, Value) or isinstance(b, Value):
-        if isinstance(op, ast.Add):
-            return a + b
-        if isinstance(op, ast.Sub):
-            return a - b
-        if isinstance(op, ast.Mult):
-            return a * b
-        if isinstance(op, ast.Div):
-            return a / b
-        return a**b
-    # constants fold with the same primitives (a pole or a complex power is a DomainError)
+    constants = not (isinstance(a, Value) or isinstance(b, Value))
     if isinstance(op, ast.Add):
         return a + b
     if isinstance(op, ast.Sub):
         return a - b
     if isinstance(op, ast.Mult):
         return a * b
+    # constants fold with the same primitives (a pole or a complex power is a DomainError)
     if isinstance(op, ast.Div):
-        return a * float(apply(RECIPROCAL, b))
-    return float(apply(POW, a, b))
+        return a * float(apply(RECIPROCAL, b)) if constants else a / b
+    return float(apply(POW, a, b)) if constants else a**b
 
 
 def evaluate(text: str, names: dict[str, Value]) -> Value:
