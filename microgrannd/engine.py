@@ -506,6 +506,12 @@ class Value:
         twice doubles leaf gradients unless :meth:`zero_grad` runs between
         (as in PyTorch).  With ``create_graph=True`` every gradient is built
         as a graph of Values, which can itself be differentiated.
+
+        Constants (plain numbers that entered the graph) receive their
+        gradients too, though nothing needs them.  The walk uses the interior
+        nodes' ``grad`` fields as scratch space: do not run ``backward`` on
+        graphs that share nodes from two threads at once (the functional
+        :func:`gradients` touches no field and has no such limit).
         """
         seed = _as_float(gradient, "backward gradient")
         if create_graph:
