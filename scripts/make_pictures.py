@@ -88,17 +88,25 @@ PICTURES: dict[str, Callable[[], Drawing]] = {
 }
 
 
+def write_all(folder: Path, png: bool = False) -> list[Path]:
+    """Render every picture of :data:`PICTURES` into ``folder`` as SVG (and PNG); return the paths."""
+    folder.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    for name, make in PICTURES.items():
+        picture = make()
+        written.append(picture.render(folder / f"{name}.svg"))
+        if png:
+            written.append(picture.render(folder / f"{name}.png"))
+    return written
+
+
 def main() -> None:
-    """Write every picture as SVG (and PNG with --png)."""
+    """Write every picture as SVG (and PNG with --png) into docs/images/."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--png", action="store_true", help="also write PNG copies next to the SVGs")
     args = parser.parse_args()
-    IMAGES.mkdir(parents=True, exist_ok=True)
-    for name, make in PICTURES.items():
-        picture = make()
-        print("wrote", picture.render(IMAGES / f"{name}.svg").relative_to(ROOT))
-        if args.png:
-            print("wrote", picture.render(IMAGES / f"{name}.png").relative_to(ROOT))
+    for path in write_all(IMAGES, png=args.png):
+        print("wrote", path.relative_to(ROOT))
 
 
 if __name__ == "__main__":
