@@ -24,6 +24,15 @@ from microgrannd.draw import Drawing, draw  # noqa: E402
 IMAGES = ROOT / "docs" / "images"
 
 
+def neuron() -> Drawing:
+    """The overview's first example: y = sigmoid(w * x + b) after backward, w and b as parameters."""
+    x, w, b = Value(0.5, "x"), Value(-1.5, "w"), Value(0.25, "b")
+    y = mg.sigmoid(w * x + b)
+    y.label = "y"
+    y.backward()
+    return draw(y, params=[w, b])
+
+
 def sigmoid() -> Drawing:
     """The four primitive nodes of sigmoid, in a cluster, after backward (seed example 2, x = -1)."""
     x = Value(-1.0, "x")
@@ -51,7 +60,7 @@ def sigmoid_collapsed() -> Drawing:
 
 def shopping() -> Drawing:
     """Seed example 1: 2 apples at 100 each, tax 1.1, with gradients."""
-    apple, count, tax = Value(100.0, "apple"), Value(2.0, "apple count"), Value(1.1, "tax")
+    apple, count, tax = Value(100.0, "apple"), Value(2.0, "count"), Value(1.1, "tax")
     price = apple * count * tax
     price.label = "price"
     price.backward()
@@ -60,8 +69,8 @@ def shopping() -> Drawing:
 
 def shopping_oranges() -> Drawing:
     """Seed example 1, second part: plus 3 oranges at 150, with gradients."""
-    apple, apples = Value(100.0, "apple"), Value(2.0, "apple count")
-    orange, oranges = Value(150.0, "orange"), Value(3.0, "orange count")
+    apple, apples = Value(100.0, "apple"), Value(2.0, "apples")
+    orange, oranges = Value(150.0, "orange"), Value(3.0, "oranges")
     tax = Value(1.1, "tax")
     price = (apple * apples + orange * oranges) * tax
     price.label = "price"
@@ -70,6 +79,7 @@ def shopping_oranges() -> Drawing:
 
 
 PICTURES: dict[str, Callable[[], Drawing]] = {
+    "neuron": neuron,
     "sigmoid": sigmoid,
     "sigmoid_backward": sigmoid_backward,
     "sigmoid_collapsed": sigmoid_collapsed,
@@ -78,17 +88,25 @@ PICTURES: dict[str, Callable[[], Drawing]] = {
 }
 
 
+def write_all(folder: Path, png: bool = False) -> list[Path]:
+    """Render every picture of :data:`PICTURES` into ``folder`` as SVG (and PNG); return the paths."""
+    folder.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    for name, make in PICTURES.items():
+        picture = make()
+        written.append(picture.render(folder / f"{name}.svg"))
+        if png:
+            written.append(picture.render(folder / f"{name}.png"))
+    return written
+
+
 def main() -> None:
-    """Write every picture as SVG (and PNG with --png)."""
+    """Write every picture as SVG (and PNG with --png) into docs/images/."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--png", action="store_true", help="also write PNG copies next to the SVGs")
     args = parser.parse_args()
-    IMAGES.mkdir(parents=True, exist_ok=True)
-    for name, make in PICTURES.items():
-        picture = make()
-        print("wrote", picture.render(IMAGES / f"{name}.svg").relative_to(ROOT))
-        if args.png:
-            print("wrote", picture.render(IMAGES / f"{name}.png").relative_to(ROOT))
+    for path in write_all(IMAGES, png=args.png):
+        print("wrote", path.relative_to(ROOT))
 
 
 if __name__ == "__main__":
