@@ -757,7 +757,7 @@ def _allocate(lines: list[str]) -> list[str]:
         used = names[1:] if target else names
         for k, name in enumerate(used, start=2 if target else 1):
             parts[2 * k - 1] = reg[name]
-        for name in set(used):
+        for name in dict.fromkeys(used):  # in order of use: the same code in every process
             if last[name] == i:
                 free.append(reg.pop(name))
         if target is not None:

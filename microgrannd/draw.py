@@ -159,10 +159,9 @@ class Drawing:
             return {"text/plain": self._fallback_text(e)}
 
     def __repr__(self) -> str:
-        return (
-            f"<Drawing: {self.values} values, {self.ops} ops, {self.calls} collapsed calls, "
-            f"{self.clusters} clusters; .source is the DOT text, .render('graph.svg') writes a picture>"
-        )
+        counts = [(self.values, "value"), (self.ops, "op"), (self.calls, "collapsed call"), (self.clusters, "cluster")]
+        shown = ", ".join(f"{n} {word}{'' if n == 1 else 's'}" for n, word in counts)
+        return f"<Drawing: {shown}; .source is the DOT text, .render('graph.svg') writes a picture>"
 
 
 class _Builder:

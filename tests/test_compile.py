@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -248,3 +249,21 @@ def test_a_primitive_without_templates_or_symbolic_rules_is_called() -> None:
                 assert_matches(c, f, [rng.uniform(-2, 2), rng.uniform(0.1, 2)], max_ulps=0)
     finally:
         del PRIMITIVES[clip.name]
+
+
+def test_generated_source_is_the_same_in_every_process() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import microgrannd as mg\n"
+        "f = lambda a, b, c: mg.sigmoid(a * b) * (a + c) + mg.tanh(b * c) * a\n"
+        "print(mg.compile(f, 0.5, -1.0, 2.0).source)\n"
+    )
+    root = str(Path(__file__).resolve().parents[1])
+    sources = {
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                       env={"PYTHONPATH": root, "PYTHONHASHSEED": seed}).stdout
+        for seed in ("1", "2", "3", "4")
+    }
+    assert len(sources) == 1
