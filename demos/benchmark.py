@@ -12,6 +12,10 @@ Engines
     ``microgrannd``, ``micrograd`` (0.1.0), ``torch`` (0-dim float64 tensors)
     and ``floor``: the same arithmetic on plain floats with a hand-written
     backward, the lower bound for any scalar engine in pure Python.
+    ``compiled`` and ``compiled-tape`` (``mlp_step`` only): the same loss
+    traced once by ``microgrannd.compile`` (generated code / flat tape) and
+    replayed on floats each step; the compilation is timed apart and reported
+    with the number of steps that pay it back against uncompiled microgrannd.
 
 Workloads
     ``mlp_step``   micrograd's demo step: MLP 2-16-16-1 on 100 two-moons points,
@@ -66,7 +70,7 @@ if str(ROOT) not in sys.path:  # run from a clone without installing
 
 REL_TOL = 1e-9  # results must match the floor's to this relative tolerance
 ABS_TOL = 1e-12
-ENGINE_ORDER = ("microgrannd", "micrograd", "torch", "floor")
+ENGINE_ORDER = ("microgrannd", "compiled", "compiled-tape", "micrograd", "torch", "floor")
 
 
 class ResultMismatch(AssertionError):
@@ -438,6 +442,10 @@ class MlpRunner:
         """One timed step from the initial parameters."""
         raise NotImplementedError
 
+    def extra(self) -> dict[str, Any]:
+        """Numbers for the row beside its times (a compiled runner's compile time)."""
+        return {}
+
 
 class GraphMlp(MlpRunner):
     """mlp_step on a graph-building engine, with the shared model code."""
@@ -495,6 +503,13 @@ class FloorMlp(MlpRunner):
 
     name = "floor"
 
+    def __init__(self, dense: bool = False) -> None:
+        # dense: compute every product of the backward, as a graph does, instead
+        # of skipping neurons whose gradient is zero as a hand-written backward would
+        self.dense = dense
+        if dense:
+            self.name = "floor-dense"
+
     def setup(
         self, init: list[list[tuple[list[float], float]]], xs: list[list[float]], ys: list[float]
     ) -> None:
@@ -547,7 +562,7 @@ class FloorMlp(MlpRunner):
                     gout = [g if zi > 0 else 0.0 for g, zi in zip(gout, z, strict=False)]
                 gin = [0.0] * len(h)
                 for j, g in enumerate(gout):
-                    if g == 0.0:
+                    if g == 0.0 and not self.dense:
                         continue
                     w, gw = ws[li][j], gws[li][j]
                     gbs[li][j] += g
@@ -574,12 +589,104 @@ class FloorMlp(MlpRunner):
         return sum(phases.values()), phases, {"loss": loss, "grads": grads, "params": new}
 
 
+def compile_mlp_loss(layers: Layers, xs: list[list[float]], ys: list[float], method: str = "auto") -> Any:
+    """``microgrannd.compile`` of the shared loss over ``layers``' parameters (captured).
+
+    The data are the compiled function's arguments (no gradients taken for
+    them), so it runs on any batch of the same size; ``backward(xs, ys)`` adds
+    the parameters' gradients to their ``grad`` and returns the loss.
+    """
+    from microgrannd import compile
+
+    return compile(partial(mlp_loss, layers), xs, ys, argnums=(), method=method)
+
+
+class CompiledMlp(MlpRunner):
+    """mlp_step compiled: the shared loss traced once, then replayed on floats each step.
+
+    The compilation happens once per runner (the benchmark keeps the runner
+    for the life of its worker process), untimed in the step and reported by
+    :meth:`extra`.  It is traced at other parameters and data than the ones
+    it runs on, so a compiled function that froze the traced numbers fails
+    the check against the floor.
+    """
+
+    name = "compiled"
+    method = "codegen"
+
+    def __init__(self) -> None:
+        self.engine = MicrogranndEngine()
+        self.compiled: Any = None
+        self.key: Any = None
+
+    def setup(
+        self, init: list[list[tuple[list[float], float]]], xs: list[list[float]], ys: list[float]
+    ) -> None:
+        """Compile once for this data and model shape (again only if they change)."""
+        key = (init, xs, ys)
+        if key == self.key:
+            return
+        e = self.engine
+        self.layers: Layers = [[([e.leaf(w) for w in ws], e.leaf(b)) for ws, b in layer] for layer in init]
+        self.params = flat(self.layers)
+        self.init = flat(init)
+        self.xs, self.ys = xs, ys
+        rng = random.Random(1)
+        for p in self.params:  # trace elsewhere: the step must read the current numbers
+            e.set_value(p, rng.uniform(-1, 1))
+        self.trace_xs = [[c + rng.uniform(-0.5, 0.5) for c in row] for row in xs]
+        self.trace_ys = [-y for y in ys]
+        self.compiled = None
+        gc.collect()
+        t0 = now()
+        self.compiled = compile_mlp_loss(self.layers, self.trace_xs, self.trace_ys, self.method)
+        self.compile_seconds = (now() - t0) / 1e9
+        self.key = key
+
+    def run(self) -> float:
+        """The compiled forward and backward on the benchmark's data; returns the loss."""
+        return float(self.compiled.backward(self.xs, self.ys))
+
+    def step(self) -> StepOut:
+        """zero_grad, compiled forward+backward, update; each phase timed."""
+        e, params = self.engine, self.params
+        for p, x in zip(params, self.init, strict=False):
+            e.set_value(p, x)
+        t0 = now()
+        e.zero_grad(params)
+        t1 = now()
+        loss = self.run()
+        t2 = now()
+        e.sgd(params, LR)
+        t3 = now()
+        ns = {"zero_grad": t1 - t0, "fwd+bwd": t2 - t1, "update": t3 - t2}
+        phases = {k: v / 1e9 for k, v in ns.items()}
+        got = {"loss": loss, "grads": [e.grad(p) for p in params], "params": [e.value(p) for p in params]}
+        return sum(phases.values()), phases, got
+
+    def extra(self) -> dict[str, Any]:
+        """The compilation: seconds (tracing + code generation), method, nodes."""
+        c = self.compiled
+        return {
+            "compile_seconds": self.compile_seconds,
+            "trace_seconds": c.trace_seconds,
+            "method": c.method,
+            "nodes": c.num_nodes,
+        }
+
+
+class CompiledTapeMlp(CompiledMlp):
+    """mlp_step compiled to a flat tape run by a tight loop."""
+
+    name = "compiled-tape"
+    method = "tape"
+
+
 def mlp_runners(engines: dict[str, Engine], with_floor: bool) -> list[MlpRunner]:
     """The runners of mlp_step: one per graph engine, then the floor.
 
-    A compiled engine (trace the step once, replay it) is added here as one
-    more :class:`MlpRunner`, e.g. ``runners.append(CompiledMlp())``; its rows,
-    ratios and checks then come for free.
+    Runners of mlp_step only (the compiled ones) are listed in
+    :data:`MLP_ONLY_RUNNERS` and run in worker processes of their own.
     """
     runners: list[MlpRunner] = [GraphMlp(e) for e in engines.values()]
     if with_floor:
@@ -588,10 +695,13 @@ def mlp_runners(engines: dict[str, Engine], with_floor: bool) -> list[MlpRunner]
 
 
 def bench_mlp(
-    results: Results, runners: list[MlpRunner], modes: Sequence[str], blocks: int, steps: int
+    results: Results, runners: list[MlpRunner], modes: Sequence[str], blocks: int, steps: int, points: int = 100
 ) -> None:
-    """Interleave the runners: per block, one warm step then ``steps`` timed ones."""
-    xs, ys = two_moons()
+    """Interleave the runners: per block, one warm step then ``steps`` timed ones.
+
+    ``points``: the two-moons batch size (100 in micrograd's demo; smaller in tests).
+    """
+    xs, ys = two_moons(points)
     init = init_params()
     floor = FloorMlp()
     floor.setup(init, xs, ys)
@@ -611,6 +721,8 @@ def bench_mlp(
                             v.pop()
                     for _ in range(steps):
                         run_checked(row, want, r.step)
+                    if not row.error:
+                        row.extra.update(r.extra())
                 gc.collect()
 
 
@@ -1063,6 +1175,30 @@ def ratio(a: float | None, b: float | None) -> str:
     return f"{a / b:.3g}"
 
 
+def compiled_summary(results: Results, variant: str, engine: str) -> dict[str, Any] | None:
+    """A compiled mlp_step row's ratios, compile time and amortisation (None if it has no time).
+
+    ``amortised_after_steps``: how many steps the compilation takes to pay
+    back against uncompiled microgrannd's fastest step of the same variant (a
+    conservative count: the median saves more); None if it never does.
+    """
+    row = results.get("mlp_step", variant, engine)
+    if row is None or row.median is None or "compile_seconds" not in row.extra:
+        return None
+    mg, fl, plain = (results.get("mlp_step", variant, n) for n in ("micrograd", "floor", "microgrannd"))
+    out: dict[str, Any] = {
+        "median": row.median,
+        "per_floor": row.median / fl.median if fl and fl.median else None,
+        "micrograd_per": mg.median / row.median if mg and mg.median else None,
+        "compile_seconds": row.extra["compile_seconds"],
+        "nodes": row.extra.get("nodes"),
+        "amortised_after_steps": None,
+    }
+    if plain is not None and plain.min is not None and plain.min > row.median:
+        out["amortised_after_steps"] = math.ceil(out["compile_seconds"] / (plain.min - row.median))
+    return out
+
+
 def table(results: Results) -> str:
     """The timing rows, then memory, as fixed-width text."""
     lines = []
@@ -1087,6 +1223,13 @@ def table(results: Results) -> str:
         notes = row.error
         if not notes and row.phases:
             notes = " ".join(f"{k} {fmt_time(statistics.median(v))}" for k, v in row.phases.items())
+        summary = compiled_summary(results, row.variant, row.engine) if not row.error else None
+        if summary is not None:
+            steps = summary["amortised_after_steps"]
+            notes += (
+                f"; compile {fmt_time(summary['compile_seconds'])}, paid back after "
+                f"{'never' if steps is None else steps} steps"
+            )
         lines.append(
             f"{row.workload:<18}{row.variant:<20}{row.engine:<13}{fmt_time(row.median):>11}{fmt_time(row.min):>11}"
             f"{ratio(row.median, mg.median if mg else None):>11}"
@@ -1132,6 +1275,24 @@ def targets(results: Results) -> list[str]:
                 f"mlp_step {variant}: {s:.1f}x faster than micrograd (target >= {goal:g}x): "
                 f"{'met' if s >= goal else 'NOT met'}"
             )
+    for engine in ("compiled", "compiled-tape"):
+        for variant in ("gc on", "gc off"):
+            c = compiled_summary(results, variant, engine)
+            if c is None:
+                continue
+            parts = []
+            if c["per_floor"] is not None:
+                met = "met" if c["per_floor"] <= 3 else "NOT met"
+                parts.append(f"{c['per_floor']:.2f}x the floor (target <= 3x: {met})")
+            if c["micrograd_per"] is not None:
+                parts.append(f"{c['micrograd_per']:.0f}x faster than micrograd")
+            steps = c["amortised_after_steps"]
+            met = "met" if steps is not None and steps <= 50 else "NOT met"
+            parts.append(
+                f"compiled in {c['compile_seconds']:.2f} s ({c['nodes']:,} nodes), paid back against "
+                f"microgrannd after {'never' if steps is None else steps} steps (target <= 50: {met})"
+            )
+            out.append(f"mlp_step {engine} {variant}: " + "; ".join(parts))
     for kind in PRIMITIVE_KINDS:
         s = speedup(f"primitive {kind}", "gc on")
         a = results.get(f"primitive {kind}", "gc on", "micrograd")
@@ -1196,6 +1357,7 @@ class Config:
     chain_repeats: int = 3
     chain_budget: float = 120.0
     memory_steps: int = MEMORY_STEPS
+    mlp_points: int = 100
 
 
 QUICK = Config(
@@ -1220,13 +1382,19 @@ WORKLOADS = ("mlp_step", "primitive", "wide", "chain", "memory")
 # collector to scan) do not slow another down; the parent interleaves them.
 
 
-def run_task(task: dict[str, Any], engines: dict[str, Engine], with_floor: bool) -> Results:
-    """One unit of work (one block or repeat) for the engines of this process."""
+def run_task(
+    task: dict[str, Any], engines: dict[str, Engine], with_floor: bool, mlp_only: Sequence[MlpRunner] = ()
+) -> Results:
+    """One unit of work (one block or repeat) for the engines of this process.
+
+    ``mlp_only``: this process's runners of mlp_step alone, kept across tasks
+    (a compiled runner compiles once).
+    """
     results = Results()
     kind, mode = task["task"], task.get("mode", "on")
     if kind == "mlp":
-        runners = mlp_runners(engines, with_floor) + [f() for f in task.get("mlp_only", [])]
-        bench_mlp(results, runners, [mode], blocks=1, steps=task["steps"])
+        runners = mlp_runners(engines, with_floor) + list(mlp_only)
+        bench_mlp(results, runners, [mode], blocks=1, steps=task["steps"], points=task.get("points", 100))
     elif kind == "primitive":
         bench_primitives(results, engines, with_floor, [mode], 1, task["reps"], kinds=[task["kind"]])
     elif kind == "wide":
@@ -1248,13 +1416,20 @@ def worker_main(name: str) -> int:
     """A worker: answer each task read from stdin with its rows as one JSON line."""
     out = sys.stdout
     sys.stdout = sys.stderr  # nothing an engine prints may mix with the answers
-    engines, missing = ({}, {}) if name in MLP_ONLY_RUNNERS else available_engines([name])
+    mlp_only: list[MlpRunner] = []
+    if name in MLP_ONLY_RUNNERS:
+        engines: dict[str, Engine] = {}
+        try:
+            mlp_only.append(MLP_ONLY_RUNNERS[name]())
+            missing = {}
+        except ImportError as e:
+            missing = {name: f"not importable ({e})"}
+    else:
+        engines, missing = available_engines([name])
     print(json.dumps({"missing": missing.get(name, "")}), file=out, flush=True)
     for line in sys.stdin:
         task = json.loads(line)
-        if name in MLP_ONLY_RUNNERS:
-            task["mlp_only"] = [MLP_ONLY_RUNNERS[name]]
-        rows = run_task(task, engines, name == "floor").rows.values()
+        rows = run_task(task, engines, name == "floor", mlp_only).rows.values()
         print(json.dumps([asdict(r) for r in rows]), file=out, flush=True)
     return 0
 
@@ -1314,11 +1489,13 @@ def merge(row: Row, d: dict[str, Any]) -> None:
     row.extra.update(d["extra"])
 
 
-# Runners that take part in mlp_step only, by engine name: the hook for a
-# compiled engine (trace the step once, replay it), e.g.
-#     MLP_ONLY_RUNNERS["compiled"] = CompiledMlp   # a subclass of MlpRunner
-# then `--engines microgrannd,compiled,micrograd,floor` gives it a row.
-MLP_ONLY_RUNNERS: dict[str, Callable[[], MlpRunner]] = {}
+# Runners that take part in mlp_step only, by engine name, each in a worker of
+# its own (a compiled function keeps its traced graph alive: tens of thousands
+# of nodes that would slow the collector of any engine sharing its process).
+MLP_ONLY_RUNNERS: dict[str, Callable[[], MlpRunner]] = {
+    "compiled": CompiledMlp,
+    "compiled-tape": CompiledTapeMlp,
+}
 
 PRIMITIVE_KINDS = ("add", "mul", "pow", "relu")
 
@@ -1354,7 +1531,7 @@ def run(
             log("mlp_step ...")
             for mode in modes:
                 for _ in range(config.blocks):
-                    task = {"task": "mlp", "mode": mode, "steps": config.steps}
+                    task = {"task": "mlp", "mode": mode, "steps": config.steps, "points": config.mlp_points}
                     each(("mlp_step", f"gc {mode}"), task, mlp_only=True)
         if "primitive" in workloads:
             log("primitive ...")
@@ -1408,6 +1585,11 @@ def to_json(results: Results, missing: dict[str, str], config: Config) -> dict[s
         "config": asdict(config),
         "missing": missing,
         "rows": rows,
+        "compiled": {
+            engine: {variant: summary for variant in ("gc on", "gc off")
+                     if (summary := compiled_summary(results, variant, engine)) is not None}
+            for engine in MLP_ONLY_RUNNERS
+        },
         "targets": targets(results),
     }
 

@@ -38,11 +38,12 @@ TINY = bench.Config(
     chain_repeats=1,
     chain_budget=10.0,
     memory_steps=500,
+    mlp_points=10,  # the compiled engine compiles a graph of this batch once per worker
 )
 
 
-def test_quick_run_for_microgrannd_and_floor() -> None:
-    results, missing = bench.run(TINY, ["microgrannd", "floor"], modes=("on", "off"))
+def test_quick_run_for_microgrannd_compiled_and_floor() -> None:
+    results, missing = bench.run(TINY, ["microgrannd", "compiled", "floor"], modes=("on", "off"))
     assert missing == {}
     workloads = {k[0] for k in results.rows}
     assert workloads == {
@@ -56,7 +57,7 @@ def test_quick_run_for_microgrannd_and_floor() -> None:
         "memory",
     }
     for (workload, variant, engine), row in results.rows.items():
-        assert engine in ("microgrannd", "floor")
+        assert engine in ("microgrannd", "floor") or (engine, workload) == ("compiled", "mlp_step")
         assert row.error == "", (workload, variant, engine, row.error)
         if workload == "memory":
             assert row.extra["traced_per_node"] > 0
@@ -66,6 +67,16 @@ def test_quick_run_for_microgrannd_and_floor() -> None:
     assert set(mlp.phases) == {"build", "zero_grad", "backward", "update", "free"}
     text = bench.table(results)
     assert "mlp_step" in text and "microgrannd" in text
+    for variant in ("gc on", "gc off"):
+        row = results.get("mlp_step", variant, "compiled")
+        assert set(row.phases) == {"zero_grad", "fwd+bwd", "update"}
+        assert row.extra["method"] == "codegen" and row.extra["compile_seconds"] > 0
+        summary = bench.compiled_summary(results, variant, "compiled")
+        assert summary["per_floor"] == row.median / results.get("mlp_step", variant, "floor").median
+    assert "compile " in text and "paid back after" in text
+    out = bench.to_json(results, missing, TINY)
+    assert set(out["compiled"]["compiled"]) == {"gc on", "gc off"}
+    assert any(line.startswith("mlp_step compiled gc on:") for line in out["targets"])
 
 
 def test_verify_catches_a_wrong_number() -> None:
@@ -98,3 +109,33 @@ def test_a_wrong_engine_is_reported_not_timed() -> None:
         assert row.error.startswith("WRONG RESULT"), row.error
         assert row.median is None and row.samples == []
     assert "WRONG RESULT" in bench.table(results)
+
+
+class TwiceCompiled(bench.CompiledMlp):
+    """The same bug, compiled: the compiled backward run twice doubles the gradients."""
+
+    name = "compiled-twice"
+
+    def run(self) -> float:
+        self.compiled.backward(self.xs, self.ys)
+        return float(self.compiled.backward(self.xs, self.ys))
+
+
+class StaleCompiled(bench.CompiledMlp):
+    """A stale graph: replays the inputs it was traced with instead of the step's data."""
+
+    name = "compiled-stale"
+
+    def run(self) -> float:
+        return float(self.compiled.backward(self.trace_xs, self.trace_ys))
+
+
+def test_a_wrong_compiled_engine_is_reported_not_timed() -> None:
+    results = bench.Results()
+    runners = [bench.CompiledMlp(), TwiceCompiled(), StaleCompiled()]
+    bench.bench_mlp(results, runners, ("on",), blocks=1, steps=1, points=6)
+    assert results.get("mlp_step", "gc on", "compiled").median is not None
+    for name in ("compiled-twice", "compiled-stale"):
+        row = results.get("mlp_step", "gc on", name)
+        assert row.error.startswith("WRONG RESULT"), row.error
+        assert row.median is None and row.samples == [] and row.extra == {}
