@@ -12,6 +12,7 @@ what the demo draws.  Graph pictures (SVG) come from scripts/make_pictures.py.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import io
 import shutil
 import sys
@@ -22,16 +23,15 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 sys.path.insert(0, str(ROOT / "demos"))
 
-import vanishing_gradients  # noqa: E402
-
 IMAGES = ROOT / "docs" / "images"
 
 
 def vanishing_gradients_picture(dest: Path = IMAGES / "vanishing_gradients.png") -> Path:
     """Run the vanishing-gradients demo at its defaults and copy its per-layer gradient plot to ``dest``."""
+    demo = importlib.import_module("vanishing_gradients")
     with tempfile.TemporaryDirectory() as tmp:
         with contextlib.redirect_stdout(io.StringIO()) as out:
-            vanishing_gradients.main(["--out", tmp])
+            demo.main(["--out", tmp])
         made = Path(tmp) / "gradients_per_layer.png"
         if not made.is_file():
             raise SystemExit(f"the demo drew no picture (is matplotlib installed?):\n{out.getvalue()}")
