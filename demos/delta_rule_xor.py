@@ -107,13 +107,15 @@ def main(argv: list[str] | None = None) -> int:
     lr = 0.9
 
     fit, gap = single_neuron(AND_LIKE, 1000, lr, args.seed)
-    print(f"one sigmoid neuron, targets {AND_LIKE}, delta rule, lr {lr}, 1000 epochs:")
+    print("inputs (x1, x2, 1) for (0,0) (0,1) (1,0) (1,1); the constant 1 plays the bias")
+    print(f"one sigmoid neuron, targets {AND_LIKE} (copy x1), delta rule, lr {lr}, 1000 epochs:")
     print(f"  outputs {_fmt(fit.outputs)}   (hand delta rule vs backprop gradient: max gap {gap:.1e})")
     fit_xor1, _ = single_neuron(XOR, 1000, lr, args.seed)
     print(f"the same neuron on XOR {XOR}:")
     print(f"  outputs {_fmt(fit_xor1.outputs)}   (no single line separates XOR)")
 
-    print(f"3 -> 4 sigmoid -> 1 sigmoid on XOR, backprop sample by sample, lr {lr}, {epochs} epochs:")
+    print(f"3 -> 4 sigmoid -> 1 sigmoid on XOR, backprop sample by sample, lr {lr}, {epochs} epochs,")
+    print("trained once on squared error and once on cross-entropy:")
     with Progress(2 * epochs, "training") as bar:
         se = two_layer(False, epochs, lr, args.seed, lambda e: bar.update(e, "squared error"))
         ce = two_layer(True, epochs, lr, args.seed, lambda e: bar.update(epochs + e, "cross-entropy"))

@@ -122,8 +122,9 @@ def picture(res: Result, out: Path, plt: Any, seed: int) -> None:
 
 def report(name: str, r: Result) -> None:
     """Print one network's results."""
+    fit = f"all five first right at epoch {r.epochs_to_fit}" if r.epochs_to_fit else "never all five right"
     print(
-        f"  {name:<20} training digits {r.train_correct}/5 (all from epoch {r.epochs_to_fit}), "
+        f"  {name:<16} training digits {r.train_correct}/5 ({fit}), "
         f"loss {r.losses[-1]:.1e}; 1 flip {r.one_flip:.3f} (of 125), 2 flips {r.two_flips:.3f} (of 1500)"
     )
 

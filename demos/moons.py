@@ -154,8 +154,10 @@ def main(argv: list[str] | None = None) -> int:
     steps = args.steps or 100  # micrograd's demo length is already short
     X, y = make_moons(args.samples, 0.1, seed=args.seed)
     model = nn.MLP(2, [16, 16, 1], init=args.init, rng=args.seed)
-    print(model)
-    print(f"number of parameters {len(model.parameters())}; {len(X)} points; init {args.init}; {steps} steps")
+    widths = "-".join(str(n) for n in [2, *(len(layer.neurons) for layer in model.layers)])
+    print(f"MLP {widths} (relu hidden layers, linear output), hinge loss + L2 1e-4, SGD lr 1.0 -> 0.1")
+    n_params = len(model.parameters())
+    print(f"number of parameters {n_params}; {len(X)} points; init {args.init}; {steps} steps, {args.step} step")
     with Progress(steps, "training") as bar:
         tick = lambda k, loss, acc: bar.update(k, f"loss {loss:.4f}")
         hist = train(model, X, y, steps, STEPS[args.step](), tick)

@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         opt.step()
         if step % 50 == 0:
             print(f"   step {step:3d}  loss {loss.data:.4f}")
-    outputs = [mg.sigmoid(model(p).data) for p in X]
+    outputs = [mg.sigmoid(model.forward(p)[0].data) for p in X]
     print("   outputs for [0,0] [0,1] [1,0] [1,1]: " + "  ".join(f"{o:.3f}" for o in outputs))
     print("Next: python -m microgrannd demo   (lists the demos)   and docs/index.md")
     return 0

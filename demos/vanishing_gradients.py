@@ -82,7 +82,7 @@ def plot(runs: list[Run], out: Path, plt: object) -> None:
         ax.set_title(f"{r.activation}: accuracy {r.accuracy:.2f}")
         ax.set_xlabel("step")
     axes[0].set_ylabel("mean |d loss / d w| in the layer")
-    axes[-1].legend(fontsize=7, loc="lower right")
+    axes[-1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5))
     fig.suptitle("Gradient reaching each layer (layer 1 = next to the input)")
     save(fig, out / "gradients_per_layer.png")
 
