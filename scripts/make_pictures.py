@@ -3,8 +3,8 @@
     python scripts/make_pictures.py            # needs a renderer: pip install "microgrannd[render]"
     python scripts/make_pictures.py --png      # also write PNG copies (for looking at them)
 
-Every picture in docs/images/ is this script's output; edit the script, not
-the pictures.
+Every SVG in docs/images/ is this script's output, and the plots (PNG) are
+scripts/make_plots.py's; edit the scripts, not the pictures.
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ import io
 import shutil
 import sys
 import tempfile
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -26,12 +27,15 @@ sys.path.insert(0, str(ROOT / "demos"))
 IMAGES = ROOT / "docs" / "images"
 
 
-def vanishing_gradients_picture(dest: Path = IMAGES / "vanishing_gradients.png") -> Path:
-    """Run the vanishing-gradients demo at its defaults and copy its per-layer gradient plot to ``dest``."""
+def vanishing_gradients_picture(dest: Path = IMAGES / "vanishing_gradients.png", demo_args: Sequence[str] = ()) -> Path:
+    """Run the vanishing-gradients demo (at its defaults) and copy its per-layer gradient plot to ``dest``.
+
+    ``demo_args`` go to the demo (the tests pass a short ``--steps``).
+    """
     demo = importlib.import_module("vanishing_gradients")
     with tempfile.TemporaryDirectory() as tmp:
         with contextlib.redirect_stdout(io.StringIO()) as out:
-            demo.main(["--out", tmp])
+            demo.main(["--out", tmp, *demo_args])
         made = Path(tmp) / "gradients_per_layer.png"
         if not made.is_file():
             raise SystemExit(f"the demo drew no picture (is matplotlib installed?):\n{out.getvalue()}")
@@ -40,9 +44,14 @@ def vanishing_gradients_picture(dest: Path = IMAGES / "vanishing_gradients.png")
     return dest
 
 
+PLOTS: dict[str, Callable[..., Path]] = {"vanishing_gradients.png": vanishing_gradients_picture}
+"""Picture file name (in docs/images/) -> the function that makes it."""
+
+
 def main() -> int:
     """Regenerate every plotted picture and say where each went."""
-    print(f"wrote {vanishing_gradients_picture().relative_to(ROOT)}")
+    for name, make in PLOTS.items():
+        print(f"wrote {make(IMAGES / name).relative_to(ROOT)}")
     return 0
 
 

@@ -17,8 +17,8 @@ ROOT = Path(__file__).resolve().parents[1]
 IMAGES = ROOT / "docs" / "images"
 
 
-def load_script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("make_pictures", ROOT / "scripts" / "make_pictures.py")
+def load_script(name: str = "make_pictures") -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -26,6 +26,7 @@ def load_script() -> ModuleType:
 
 
 SCRIPT = load_script()
+PLOTS = load_script("make_plots")
 
 
 def texts(svg: str) -> list[str]:
@@ -74,13 +75,18 @@ def test_every_picture_the_docs_show_is_generated_and_every_generated_one_is_sho
     need_renderer()
     generated = {p.relative_to(tmp_path).as_posix() for p in SCRIPT.write_all(tmp_path)}
     assert generated == {f"{name}.svg" for name in SCRIPT.PICTURES}
+    for name, make in PLOTS.PLOTS.items():  # the plots, from a short run of their demos
+        assert make(tmp_path / name, demo_args=["--steps", "20"]).is_file()
+        generated.add(name)
     referenced = referenced_pictures()
     not_generated = {name: where for name, where in referenced.items() if name not in generated}
     assert not not_generated, f"pictures the docs show that scripts/make_pictures.py does not make: {not_generated}"
     unused = sorted(generated - set(referenced))
     assert not unused, f"pictures no page shows (use them or drop them from the script): {unused}"
-    committed = {p.relative_to(IMAGES).as_posix() for p in IMAGES.rglob("*.svg")}  # --png copies aside
-    assert committed == generated, "docs/images/ holds exactly the script's SVGs: run python scripts/make_pictures.py"
+    committed = {p.relative_to(IMAGES).as_posix() for p in IMAGES.rglob("*.svg")} | {  # --png copies aside
+        p.relative_to(IMAGES).as_posix() for p in IMAGES.glob("*.png") if p.name in PLOTS.PLOTS
+    }
+    assert committed == generated, "docs/images/ holds exactly the scripts' pictures: run scripts/make_pictures.py"
 
 
 def test_the_picture_check_sees_the_docs_pictures() -> None:
