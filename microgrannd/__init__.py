@@ -3,19 +3,10 @@
 from microgrannd.autodiff import grad, value_and_grad
 from microgrannd.compile import Compiled, TraceError, compile
 from microgrannd.draw import draw
-from microgrannd.engine import (
-    Scope,
-    Value,
-    apply,
-    composite,
-    gc_paused,
-    gradients,
-    is_grad_enabled,
-    no_grad,
-    scope,
-    toposort,
-)
+from microgrannd.engine import Value, apply
 from microgrannd.functions import (
+    abs,
+    cos,
     exp,
     leaky_relu,
     log,
@@ -23,11 +14,24 @@ from microgrannd.functions import (
     relu,
     sigmoid,
     sigmoid_fused,
+    sin,
     softplus,
+    sqrt,
+    stop_gradient,
     tanh,
+)
+from microgrannd.modes import (
+    Scope,
+    composite,
+    enable_grad,
+    gc_paused,
+    is_grad_enabled,
+    no_grad,
+    scope,
 )
 from microgrannd.ops import PRIMITIVES, DomainError, Primitive, ZeroDivisionDomainError
 from microgrannd.tree import tree
+from microgrannd.walk import gradients, toposort
 
 __version__ = "0.1.0"
 
@@ -42,6 +46,7 @@ __all__ = [
     "composite",
     "scope",
     "no_grad",
+    "enable_grad",
     "gc_paused",
     "is_grad_enabled",
     "toposort",
@@ -57,6 +62,11 @@ __all__ = [
     "sigmoid",
     "sigmoid_fused",
     "leaky_relu",
+    "sin",
+    "cos",
+    "sqrt",
+    "abs",
+    "stop_gradient",
     "draw",
     "tree",
     "compile",

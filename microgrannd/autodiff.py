@@ -13,7 +13,9 @@ from contextvars import ContextVar
 from functools import wraps
 from typing import Any
 
-from microgrannd.engine import Value, _as_float, enable_grad, gradients
+from microgrannd.engine import Value, number
+from microgrannd.modes import enable_grad
+from microgrannd.walk import gradients
 
 __all__ = ["grad", "value_and_grad"]
 
@@ -52,7 +54,7 @@ def value_and_grad(f: Callable[..., Any], argnums: int | Sequence[int] = 0) -> C
             # A Value argument (an enclosing grad's variable) gets a fresh
             # node in front of it, so that this level differentiates only
             # with respect to its own input.
-            inputs[i] = a + 0.0 if isinstance(a, Value) else Value(_as_float(a, "argument"))
+            inputs[i] = a + 0.0 if isinstance(a, Value) else Value(number(a, f"argument {i}"))
         token = _DEPTH.set(_DEPTH.get() + 1)
         try:
             out = f(*inputs)
@@ -62,7 +64,7 @@ def value_and_grad(f: Callable[..., Any], argnums: int | Sequence[int] = 0) -> C
             grads = gradients(out, 1.0, create_graph=nested)
             ds = [grads.get(inputs[i], 0.0) for i in indices]
         else:
-            out = _as_float(out, f"{getattr(f, '__name__', 'f')} result")
+            out = number(out, f"{getattr(f, '__name__', 'f')} result")
             ds = [0.0 for _ in indices]
         if nested:
             value: Any = out if isinstance(out, Value) else Value(out, requires_grad=False)

@@ -51,9 +51,10 @@ from microgrannd._view import (
     is_constant,
     op_symbol,
 )
-from microgrannd.engine import Scope, Value, gradients, toposort
-from microgrannd.ops import PRIMITIVES
+from microgrannd.engine import Value
+from microgrannd.modes import Scope
 from microgrannd.render import RendererNotFoundError, RenderError, render_source, write_picture
+from microgrannd.walk import backprop, gradients, local_derivatives, toposort, vjp
 
 __all__ = ["DEFAULT_MAX_NODES", "Drawing", "GraphTooLargeError", "draw"]
 
@@ -389,12 +390,13 @@ def draw(
                                    "style": "filled", "fillcolor": OP_COLOR, "fontsize": "11",
                                    "width": "0.3", "margin": "0.02", "ordering": "in", "tooltip": v.op})
         ds: tuple[Any, ...] = ()
+        cs: tuple[Any, ...] | None = None
         if b.backward:
-            ds = PRIMITIVES[v.op].derivatives(*[p.data for p in v.parents], v.data)
-        g = b.grad_of.get(v, 0.0)
+            ds = local_derivatives(v)
+            cs = vjp(v, b.grad_of.get(v, 0.0))
         for i in drawn_slots(v):
             p = v.parents[i]
-            label = b.flow_label(ds[i], g * ds[i] if g != 0.0 else 0.0) if b.backward else None
+            label = b.flow_label(ds[i], 0.0 if cs is None else cs[i]) if b.backward else None
             b.edges.append((lay.vid(p), oid, b.edge_attrs(p, label)))
         b.edges.append((oid, lay.vid(v), b.edge_attrs(v, None)))
 
@@ -422,24 +424,16 @@ def _add_call(b: _Builder, lay: _Layout, c: Scope, cid: str) -> str:
         slots = drawn_slots(u)
         if not slots:
             continue
-        ds = PRIMITIVES[u.op].derivatives(*[p.data for p in u.parents], u.data) if b.backward else ()
-        g = b.grad_of.get(u, 0.0)
+        cs = vjp(u, b.grad_of.get(u, 0.0)) if b.backward else None
         for i in slots:
             p = u.parents[i]
             if lay.call_of.get(p) is not c:
-                flows[p] = flows.get(p, 0.0) + (g * ds[i] if b.backward and g != 0.0 else 0.0)
+                flows[p] = flows.get(p, 0.0) + (0.0 if cs is None else cs[i])
     outputs = [u for u in members if lay.visible(u)]
     locals_: dict[Value, float] = {}
     if b.backward and len(outputs) == 1:
         # d output / d input through the call's own nodes only
-        acc: dict[Value, float] = {outputs[0]: 1.0}
-        for u in reversed(members):
-            a = acc.get(u, 0.0)
-            if a == 0.0 or not u.parents:
-                continue
-            ds = PRIMITIVES[u.op].derivatives(*[p.data for p in u.parents], u.data)
-            for i in drawn_slots(u):
-                acc[u.parents[i]] = acc.get(u.parents[i], 0.0) + a * ds[i]
+        acc = backprop(outputs[0], 1.0, order=[u for u in members if u.parents])
         locals_ = {p: acc.get(p, 0.0) for p in flows}
     for p, flow in flows.items():
         label = b.flow_label(locals_.get(p), flow) if b.backward else None

@@ -11,8 +11,22 @@ from __future__ import annotations
 
 from typing import Any, overload
 
-from microgrannd.engine import Value, apply, composite
-from microgrannd.ops import EXP, LOG, RECIPROCAL, RELU, SIGMOID_FUSED, SOFTPLUS, TANH
+from microgrannd.engine import Value, apply, number
+from microgrannd.modes import composite
+from microgrannd.ops import (
+    ABS,
+    COS,
+    EXP,
+    LOG,
+    RECIPROCAL,
+    RELU,
+    SIGMOID_FUSED,
+    SIN,
+    SOFTPLUS,
+    SQRT,
+    STOP_GRADIENT,
+    TANH,
+)
 
 __all__ = [
     "exp",
@@ -24,7 +38,17 @@ __all__ = [
     "sigmoid",
     "sigmoid_fused",
     "leaky_relu",
+    "sin",
+    "cos",
+    "sqrt",
+    "abs",
+    "stop_gradient",
 ]
+
+
+def _input(x: Any, what: str) -> Any:
+    """A composite's input: a Value as it is, a real number as a float, anything else refused."""
+    return x if isinstance(x, Value) else number(x, f"{what} input")
 
 
 @overload
@@ -102,7 +126,7 @@ def sigmoid(x: Any) -> Any:
     1, ``reciprocal``.  Saturates cleanly: ``sigmoid(-1000.0)`` is 0.0 and
     ``sigmoid(1000.0)`` is 1.0, both with gradient 0.0.
     """
-    return reciprocal(1.0 + exp(x * -1.0))
+    return reciprocal(1.0 + exp(_input(x, "sigmoid") * -1.0))
 
 
 @overload
@@ -112,4 +136,54 @@ def leaky_relu(x: float, slope: float = 0.01) -> float: ...
 @composite("leaky_relu")
 def leaky_relu(x: Any, slope: float = 0.01) -> Any:
     """``x`` for ``x > 0`` and ``slope * x`` otherwise: ``relu(x) - slope * relu(-x)``."""
-    return relu(x) + relu(x * -1.0) * -float(slope)
+    x = _input(x, "leaky_relu")
+    return relu(x) + relu(x * -1.0) * -number(slope, "leaky_relu slope")
+
+
+@overload
+def sin(x: Value) -> Value: ...
+@overload
+def sin(x: float) -> float: ...
+def sin(x: Any) -> Any:
+    """Sine (radians); ``inf`` gives NaN."""
+    return apply(SIN, x)
+
+
+@overload
+def cos(x: Value) -> Value: ...
+@overload
+def cos(x: float) -> float: ...
+def cos(x: Any) -> Any:
+    """Cosine (radians); ``inf`` gives NaN."""
+    return apply(COS, x)
+
+
+@overload
+def sqrt(x: Value) -> Value: ...
+@overload
+def sqrt(x: float) -> float: ...
+def sqrt(x: Any) -> Any:
+    """Square root; :class:`~microgrannd.DomainError` for ``x < 0``; its derivative at 0 is ``inf``."""
+    return apply(SQRT, x)
+
+
+@overload
+def abs(x: Value) -> Value: ...
+@overload
+def abs(x: float) -> float: ...
+def abs(x: Any) -> Any:
+    """Absolute value (``abs(v)`` on a Value is the same); its derivative at 0 is 0."""
+    return apply(ABS, x)
+
+
+@overload
+def stop_gradient(x: Value) -> Value: ...
+@overload
+def stop_gradient(x: float) -> float: ...
+def stop_gradient(x: Any) -> Any:
+    """``x`` itself, through which no gradient flows (JAX's ``stop_gradient``).
+
+    Unlike :meth:`Value.detach`, the node stays in the graph, so a compiled
+    function computes it from its inputs at every call.
+    """
+    return apply(STOP_GRADIENT, x)

@@ -1,18 +1,21 @@
 """The primitive table: every operation the engine records, declared once.
 
 Each :class:`Primitive` names an operation and gives, side by side, its float
-forward function, its local derivatives, its valid domain and the symbol the
+forward function, its derivative rule, its valid domain and the symbol the
 drawing uses.  The engine's backward pass looks rules up here by name and never
 mentions an operation itself, so adding a primitive means adding one entry to
-:data:`PRIMITIVES` (the tests, the hypothesis strategies and the drawing read
-the table too).
+:data:`PRIMITIVES` (the tests, the hypothesis strategies, the drawing and the
+compiler read the table too).
 
-Local derivatives are written with plain arithmetic on the inputs and the
-output (``mul: (b, a)``, ``exp: (out,)``, ``reciprocal: (-out * out,)``).
-Called with floats they give numbers for the fast first-order backward; called
-with :class:`~microgrannd.engine.Value` objects they build the derivative as a
-graph, which is how higher-order derivatives work.  Constant inputs (such as
-the exponent of ``pow``) are always passed as floats.
+A rule is written with plain arithmetic and calls to primitives, on the inputs,
+the output and the upstream gradient ``g``: ``mul: (g * b, g * a)``,
+``exp: (g * out,)``, ``reciprocal: (-(g * out) * out,)``.  Called with floats
+it gives numbers for the fast first-order backward; called with
+:class:`~microgrannd.engine.Value` objects it builds the derivative as a graph,
+which is how higher-order derivatives work.  Multiplying ``g`` in first keeps
+numbers representable (``-out * out`` alone underflows long before
+``g * out`` does), and a rule that selects (relu's mask) uses :func:`gate`, so
+nothing upstream, not even ``inf``, leaks through a closed mask.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from __future__ import annotations
 import math
 import operator
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
@@ -29,6 +32,9 @@ __all__ = [
     "Primitive",
     "PRIMITIVES",
     "primitive",
+    "gate",
+    "power",
+    "reciprocal",
 ]
 
 
@@ -54,49 +60,81 @@ class ZeroDivisionDomainError(DomainError, ZeroDivisionError):
     """
 
 
-@dataclass(frozen=True)
+#: Set by the engine when it is imported: records a primitive applied to Values.
+_record: Callable[..., Any] | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
 class Primitive:
-    """One recorded operation.
+    """One recorded operation, declared with keywords.
 
     Attributes:
         name: the ``op`` string stored on every node it creates.
         arity: number of inputs (parent slots).
-        forward: float function computing the output from float inputs.
+        forward: float function computing the output from float inputs; it
+            never raises (a pole gives ``inf``): the domain is ``valid``'s job.
+        vjp: ``vjp(g, *inputs, out)`` returns what each input receives when
+            ``g`` flows into the output (``g`` times the local derivative).
+            Give either ``vjp`` or ``derivatives``; the other is derived.
         derivatives: ``derivatives(*inputs, out)`` returns one local
-            derivative per input, written with plain arithmetic so it works on
-            floats and on Values alike.
+            derivative per input (``vjp`` with ``g = 1``).
         symbol: short text the drawing shows for the operation.
         domain: human-readable statement of the valid inputs.
         valid: predicate on the float inputs; ``None`` means every real input
             is valid.  Invalid inputs raise :class:`DomainError`.
         constant_args: positions of inputs that must be constants (they are
-            passed to ``derivatives`` as floats and receive no gradient).
-        forward_code: optional Python expression computing ``forward``, with
-            ``{0}``, ``{1}`` ... standing for the inputs; the compiler
-            (``microgrannd.compile``) inlines it.  Needed only where
-            ``forward`` cannot be evaluated on symbols (it branches on its
-            input); without it the compiled code calls ``forward``.
-        derivatives_code: optional expressions for the local derivatives,
-            one per input, with ``{0}`` ... for the inputs and ``{out}`` for
-            the output; the same role for ``derivatives``.
+            passed to the rule as floats and receive no gradient).
+        differentiable: False for a rule that deliberately sends nothing back
+            (``stop_gradient``): gradient checks and random expressions skip it.
+        forward_code / vjp_code: optional Python expressions for the compiler
+            (``microgrannd.compile``), with ``{0}``, ``{1}`` ... for the
+            inputs, ``{out}`` for the output and ``{g}`` for the upstream
+            gradient; needed only where the rule branches on its inputs.
     """
 
     name: str
     arity: int
     forward: Callable[..., float]
-    derivatives: Callable[..., tuple[Any, ...]]
+    vjp: Callable[..., tuple[Any, ...]] = None  # type: ignore[assignment]
+    derivatives: Callable[..., tuple[Any, ...]] = None  # type: ignore[assignment]
     symbol: str
     domain: str = "all reals"
     valid: Callable[..., bool] | None = None
     constant_args: tuple[int, ...] = ()
+    differentiable: bool = True
     forward_code: str | None = None
-    derivatives_code: tuple[str, ...] | None = None
+    vjp_code: tuple[str, ...] | None = field(default=None)
+
+    def __post_init__(self) -> None:
+        if (self.vjp is None) == (self.derivatives is None):
+            raise TypeError(f"primitive {self.name!r}: give exactly one of vjp= and derivatives=")
+        if self.vjp is None:
+            rule = self.derivatives
+            object.__setattr__(self, "vjp", lambda g, *xs: tuple(g * d for d in rule(*xs)))
+        else:
+            vjp = self.vjp
+            object.__setattr__(self, "derivatives", lambda *xs: vjp(1.0, *xs))
 
     def check(self, *inputs: float) -> None:
         """Raise :class:`DomainError` if ``inputs`` are outside the domain."""
         if self.valid is not None and not self.valid(*inputs):
             error = ZeroDivisionDomainError if inputs[0] == 0 else DomainError
             raise error(self.name, inputs, self.domain)
+
+    def __call__(self, *args: Any) -> Any:
+        """Apply to floats (a float) or to Values (a recorded node), as rules do.
+
+        On floats no domain is checked: a pole gives ``inf`` (IEEE), as
+        derivative rules need.  For a checked call use :func:`microgrannd.apply`.
+        """
+        for a in args:
+            if type(a) is not float:
+                symbolic = getattr(a, "_apply_primitive", None)  # the compiler's symbols
+                if symbolic is not None:
+                    return symbolic(self, args)
+                assert _record is not None, "microgrannd.engine records Values"
+                return _record(self, args)
+        return self.forward(*args)
 
 
 PRIMITIVES: dict[str, Primitive] = {}
@@ -110,7 +148,7 @@ def primitive(p: Primitive) -> Primitive:
     return p
 
 
-# --- float helpers: IEEE behaviour (overflow saturates to inf), no exceptions
+# --- float helpers: IEEE behaviour (overflow saturates, a pole gives inf)
 
 
 def _exp(x: float) -> float:
@@ -127,7 +165,28 @@ def _pow(x: float, n: float) -> float:
         odd = n == int(n) and int(n) % 2 == 1
         return -math.inf if (x < 0 and odd) else math.inf
     except ZeroDivisionError:  # 0.0 ** negative: a pole
-        return math.inf
+        odd = n == int(n) and int(n) % 2 == 1
+        return math.copysign(math.inf, x) if odd else math.inf
+
+
+def _reciprocal(x: float) -> float:
+    return 1.0 / x if x else math.copysign(math.inf, x)
+
+
+def _log(x: float) -> float:
+    return math.log(x) if x > 0 else (-math.inf if x == 0 else math.nan)
+
+
+def _sin(x: float) -> float:
+    return math.sin(x) if math.isfinite(x) else math.nan
+
+
+def _cos(x: float) -> float:
+    return math.cos(x) if math.isfinite(x) else math.nan
+
+
+def _sqrt(x: float) -> float:
+    return math.sqrt(x) if x >= 0 else math.nan
 
 
 def _softplus(x: float) -> float:
@@ -142,83 +201,129 @@ def _sigmoid(x: float) -> float:
     return e / (1.0 + e)
 
 
-# --- helpers for derivative rules: the same call on floats and on Values
+def _is_integer(n: float) -> bool:
+    return math.isfinite(n) and n == int(n)
+
+
+# --- helpers for rules: the same call on floats and on Values
 
 
 def power(x: Any, n: float) -> Any:
     """``x ** n`` for a float or a Value; on floats a pole gives ``inf``."""
     if type(x) is float:
-        try:  # the common case without _pow's extra call: pow's rule 140 -> 116 ns
+        try:  # the common case without _pow's extra call
             return x**n
         except (OverflowError, ZeroDivisionError):
             return _pow(x, n)
-    return _pow(x, n) if isinstance(x, float) else x**n
+    return POW(x, n)
 
 
-def exp(x: Any) -> Any:
-    """``e ** x`` for a float (saturating) or a Value."""
-    return _exp(x) if isinstance(x, float) else x.exp()
+def reciprocal(x: Any) -> Any:
+    """``1 / x`` for a float or a Value; on floats 0 gives ``inf``."""
+    if type(x) is float:
+        return 1.0 / x if x else math.copysign(math.inf, x)
+    return RECIPROCAL(x)
 
 
-def _is_integer(n: float) -> bool:
-    return math.isfinite(n) and n == int(n)
+def gate(g: Any, x: Any) -> Any:
+    """``g`` where ``x > 0``, exactly ``0.0`` where ``x <= 0``: a mask, never a product.
+
+    ``inf * 0`` would be NaN; a mask sends nothing back whatever ``g`` is.  On
+    a Value ``x`` it records the ``gate`` primitive, so the decision is taken
+    again on every input (a compiled function does not bake it in).
+    """
+    if type(x) is float:
+        return 0.0 if x <= 0 else g
+    return GATE(g, x)
 
 
 # --- the table
 
 ADD = primitive(Primitive(
-    "add", 2, operator.add,
-    lambda a, b, out: (1.0, 1.0),
+    name="add", arity=2, forward=operator.add,
+    vjp=lambda g, a, b, out: (g, g),
     symbol="+",
 ))
 MUL = primitive(Primitive(
-    "mul", 2, operator.mul,
-    lambda a, b, out: (b, a),
+    name="mul", arity=2, forward=operator.mul,
+    vjp=lambda g, a, b, out: (g * b, g * a),
     symbol="×",
 ))
 EXP = primitive(Primitive(
-    "exp", 1, _exp,
-    lambda a, out: (out,),
+    name="exp", arity=1, forward=_exp,
+    vjp=lambda g, a, out: (g * out,),
     symbol="exp",
 ))
 RECIPROCAL = primitive(Primitive(
-    "reciprocal", 1, lambda a: 1.0 / a,
-    lambda a, out: (-out * out,),
+    name="reciprocal", arity=1, forward=_reciprocal,
+    vjp=lambda g, a, out: (-(g * out) * out,),
     symbol="1/x", domain="x != 0", valid=lambda a: a != 0,
 ))
 LOG = primitive(Primitive(
-    "log", 1, math.log,
-    lambda a, out: (1.0 / a,),
+    name="log", arity=1, forward=_log,
+    vjp=lambda g, a, out: (g * reciprocal(a),),
     symbol="log", domain="x > 0", valid=lambda a: a > 0,
 ))
 POW = primitive(Primitive(
-    "pow", 2, _pow,
-    lambda a, n, out: (n * power(a, n - 1) if n != 0 else 0.0, 0.0),
+    name="pow", arity=2, forward=_pow,
+    vjp=lambda g, a, n, out: (g * (n * power(a, n - 1.0)) if n != 0 else 0.0, 0.0),
     symbol="^",
     domain="x >= 0 for a fractional exponent, x != 0 for a negative one",
-    valid=lambda a, n: (a > 0 or _is_integer(n) or (a == 0 and n > 0))
-    and not (a == 0 and n < 0),
+    valid=lambda a, n: (a > 0 or _is_integer(n) or (a == 0 and n > 0)) and not (a == 0 and n < 0),
     constant_args=(1,),
 ))
+GATE = primitive(Primitive(
+    name="gate", arity=2, forward=lambda g, x: 0.0 if x <= 0 else g,
+    vjp=lambda u, g, x, out: (gate(u, x), 0.0),
+    symbol="mask",
+    forward_code="(0.0 if {1} <= 0 else {0})",
+    vjp_code=("(0.0 if {1} <= 0 else {g})", "0.0"),
+))
 RELU = primitive(Primitive(
-    "relu", 1, lambda a: a if a > 0 else 0.0,
-    lambda a, out: (1.0 if a > 0 else 0.0,),
+    name="relu", arity=1, forward=lambda a: 0.0 if a <= 0 else a,  # NaN propagates
+    vjp=lambda g, a, out: (gate(g, a),),
     symbol="relu",
-    forward_code="({0} if {0} > 0 else 0.0)",
-    derivatives_code=("(1.0 if {out} > 0 else 0.0)",),  # out > 0 exactly when a > 0
+    forward_code="(0.0 if {0} <= 0 else {0})",
+    vjp_code=("(0.0 if {0} <= 0 else {g})",),
 ))
 TANH = primitive(Primitive(
-    "tanh", 1, math.tanh,
-    lambda a, out: (1.0 - out * out,),
+    name="tanh", arity=1, forward=math.tanh,
+    vjp=lambda g, a, out: (g * (1.0 - out * out),),
     symbol="tanh",
 ))
+SIGMOID_FUSED = primitive(Primitive(
+    name="sigmoid_fused", arity=1, forward=_sigmoid,
+    vjp=lambda g, a, out: (g * (out * (1.0 - out)),),
+    symbol="σ",
+))
 SOFTPLUS = primitive(Primitive(
-    "softplus", 1, _softplus,
-    lambda a, out: (1.0 / (1.0 + exp(-a)),),
+    name="softplus", arity=1, forward=_softplus,
+    vjp=lambda g, a, out: (g * reciprocal(1.0 + EXP(-a)),),
     symbol="softplus",
 ))
-SIGMOID_FUSED = primitive(Primitive(
-    "sigmoid_fused", 1, _sigmoid,
-    lambda a, out: (out * (1.0 - out),),
-    symbol="σ",
+COS: Primitive  # declared below; sin's rule calls it
+SIN = primitive(Primitive(
+    name="sin", arity=1, forward=_sin,
+    vjp=lambda g, a, out: (g * COS(a),),
+    symbol="sin",
+))
+COS = primitive(Primitive(
+    name="cos", arity=1, forward=_cos,
+    vjp=lambda g, a, out: (-(g * SIN(a)),),
+    symbol="cos",
+))
+SQRT = primitive(Primitive(
+    name="sqrt", arity=1, forward=_sqrt,
+    vjp=lambda g, a, out: ((g * 0.5) * reciprocal(out),),
+    symbol="√", domain="x >= 0", valid=lambda a: a >= 0,
+))
+ABS = primitive(Primitive(
+    name="abs", arity=1, forward=abs,
+    vjp=lambda g, a, out: (gate(g, a) + gate(-g, -a),),
+    symbol="|x|",
+))
+STOP_GRADIENT = primitive(Primitive(
+    name="stop_gradient", arity=1, forward=lambda a: a,
+    vjp=lambda g, a, out: (0.0,),
+    symbol="stop", differentiable=False,
 ))

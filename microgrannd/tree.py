@@ -32,7 +32,8 @@ from microgrannd._view import (
     is_constant,
     op_symbol,
 )
-from microgrannd.engine import Value, toposort
+from microgrannd.engine import Value
+from microgrannd.walk import toposort
 
 __all__ = ["tree"]
 

@@ -12,7 +12,7 @@ import pytest
 
 import microgrannd as mg
 from microgrannd import PRIMITIVES, Value, apply, gradients
-from microgrannd.compile import derivatives_templates, forward_template
+from microgrannd.compile import forward_template, vjp_templates
 
 METHODS = ["codegen", "tape"]
 
@@ -127,7 +127,7 @@ def test_templates_agree_with_forward_and_derivatives(name: str) -> None:
     rng = random.Random(name)
     consts = tuple(2.0 if i in prim.constant_args else None for i in range(prim.arity))
     fwd, _ = forward_template(prim, consts)
-    drv = derivatives_templates(prim, consts)
+    drv = vjp_templates(prim, consts)
     ns = {f"_F_{n}": p.forward for n, p in PRIMITIVES.items()}
     ns.update(_NAN=math.nan, _INF=math.inf, _NINF=-math.inf)
     for _ in range(200):
@@ -141,9 +141,9 @@ def test_templates_agree_with_forward_and_derivatives(name: str) -> None:
         out = eval(fwd.format(*names), env)
         assert out == prim.forward(*xs)
         if drv is not None:
-            env["out"] = out
-            got = [eval(d.format(*names, out="out"), env) for d in drv]
-            assert got == list(prim.derivatives(*xs, out))
+            env.update(out=out, g=-1.75)
+            got = [eval(d.format(*names, out="out", g="g"), env) for d in drv]
+            assert got == list(prim.vjp(-1.75, *xs, out))
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -231,8 +231,8 @@ def test_a_primitive_without_templates_or_symbolic_rules_is_called() -> None:
     from microgrannd.ops import Primitive
 
     clip = Primitive(
-        "test_clip", 2, lambda a, b: min(max(a, -b), b),
-        lambda a, b, out: (1.0 if -b < a < b else 0.0, 0.0 if -b < a < b else (1.0 if a > 0 else -1.0)),
+        name="test_clip", arity=2, forward=lambda a, b: min(max(a, -b), b),
+        derivatives=lambda a, b, out: (1.0 if -b < a < b else 0.0, 0.0 if -b < a < b else (1.0 if a > 0 else -1.0)),
         symbol="clip",
     )
     PRIMITIVES[clip.name] = clip

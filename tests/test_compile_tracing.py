@@ -95,11 +95,8 @@ def test_tracing_leaves_no_trace() -> None:
     assert type(x) is Value and type(c.graph) is Value
     # outside tracing, reading and branching are ordinary again
     y = x * 2
-    assert type(y) is Value and y.data == 2.0 and bool(y) and float(y) == 2.0 and y > 1
-    # repr and operations inside a traced function are fine
-    seen: list[str] = []
-    mg.compile(lambda a: (seen.append(repr(a)), a * 2)[1], 3.0)
-    assert re.match(r"Value\(data=3\.0", seen[0])
+    assert type(y) is Value and y.data == 2.0 and bool(y) and y > 1
+    assert re.match(r"Value\(data=2\.0", repr(y))
 
 
 def test_a_refused_trace_restores_argument_values() -> None:

@@ -395,7 +395,8 @@ def test_checker_runs_in_a_copy_of_the_page_folder(tmp_path: Path) -> None:
 def test_checker_restores_the_primitive_table(tmp_path: Path) -> None:
     text = (
         "```python\nfrom microgrannd.ops import Primitive, primitive\n"
-        "primitive(Primitive('leftover', 1, lambda a: a, lambda a, out: (1.0,), symbol='id'))\n```\n"
+        "primitive(Primitive(name='leftover', arity=1, forward=lambda a: a,\n"
+        "    derivatives=lambda a, out: (1.0,), symbol='id'))\n```\n"
     )
     root = _site(tmp_path, {"docs/p.md": text})
     [problem] = run_page(root / "docs/p.md", root)

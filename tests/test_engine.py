@@ -29,7 +29,8 @@ def test_value_stores_floats_and_starts_clean() -> None:
     assert x.grad == 0.0 and type(x.grad) is float
     assert x.op == "" and x.parents == () and x.label == "x"
     assert Value(Fraction(1, 4)).data == 0.25
-    assert Value(True).data == 1.0
+    with pytest.raises(TypeError, match="bool"):
+        Value(True)
 
 
 @pytest.mark.parametrize("bad", ["1.0", 1j, None, [1.0], (1.0,), {1: 2}])
@@ -61,7 +62,8 @@ def test_equality_and_hashing_are_by_identity() -> None:
 
 def test_comparisons_and_float_read_the_data() -> None:
     a, b = Value(1.0), Value(2.0)
-    assert a < b and b > a and a <= 1 and b >= 2.0 and float(b) == 2.0
+    assert a < b and b > a and a <= 1 and b >= 2.0 and b.data == 2.0
+    assert float(Value(2.0, requires_grad=False)) == 2.0  # a constant has no gradient to lose
     assert bool(Value(0.0)) is False and bool(a) is True
 
 
@@ -457,7 +459,9 @@ def test_every_primitive_declares_everything() -> None:
 def test_a_new_primitive_needs_one_declaration() -> None:
     from microgrannd.ops import primitive
 
-    cube = primitive(Primitive("cube", 1, lambda a: a * a * a, lambda a, out: (3.0 * a * a,), symbol="x³"))
+    cube = primitive(Primitive(name="cube", arity=1,
+        forward=lambda a: a * a * a,
+        derivatives=lambda a, out: (3.0 * a * a,), symbol="x³"))
     try:
         x = Value(2.0)
         y = mg.apply(cube, x) * 2

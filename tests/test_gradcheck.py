@@ -80,7 +80,9 @@ def test_rounding_in_f_is_not_a_failure():
 
 
 def test_wrong_rule_raises_gradcheck_error_naming_everything(register):
-    register(Primitive("cube_wrong", 1, lambda a: a**3, lambda a, out: (2.0 * a * a,), symbol="cube"))
+    register(Primitive(name="cube_wrong", arity=1,
+        forward=lambda a: a**3,
+        derivatives=lambda a, out: (2.0 * a * a,), symbol="cube"))
 
     def my_function(x, y):
         return apply("cube_wrong", x) + y
@@ -102,7 +104,7 @@ def test_wrong_rule_raises_gradcheck_error_naming_everything(register):
 def test_wrong_derivative_near_a_kink_is_still_wrong(register):
     # relu's rule doubled: away from 0 the finite differences are reliable
     rule = lambda a, out: (2.0 if a > 0 else 0.0,)
-    register(Primitive("relu2", 1, lambda a: max(a, 0.0), rule, symbol="r"))
+    register(Primitive(name="relu2", arity=1, forward=lambda a: max(a, 0.0), derivatives=rule, symbol="r"))
     with pytest.raises(GradcheckError):
         check_grad(lambda x: apply("relu2", x), [1.0])
     with pytest.raises(GradcheckError):
@@ -110,9 +112,12 @@ def test_wrong_derivative_near_a_kink_is_still_wrong(register):
 
 
 def test_second_order_rule_that_is_not_plain_arithmetic(register):
-    # float(a) freezes the derivative into a constant: first order is right,
-    # second order through the graph is lost
-    register(Primitive("cube_frozen", 1, lambda a: a**3, lambda a, out: (3.0 * float(a) ** 2,), symbol="c"))
+    # reading a's number freezes the derivative into a constant: first order is
+    # right, second order through the graph is lost
+    def frozen(a, out):
+        return (3.0 * (a.data if isinstance(a, Value) else a) ** 2,)
+
+    register(Primitive(name="cube_frozen", arity=1, forward=lambda a: a**3, derivatives=frozen, symbol="c"))
     f = lambda x: apply("cube_frozen", x)
     check_grad(f, [0.7])
     with pytest.raises(GradcheckError) as info:
@@ -218,7 +223,7 @@ def test_fresh_graphs_must_give_identical_gradients(register):
         calls.append(a)
         return (1.0 + len(calls) * 1e-16,)
 
-    register(Primitive("drift", 1, lambda a: a, drifting, symbol="d"))
+    register(Primitive(name="drift", arity=1, forward=lambda a: a, derivatives=drifting, symbol="d"))
     with pytest.raises(GradcheckError, match="on a fresh graph gave"):
         check_grad(lambda x: apply("drift", x) * 3.0, [1.0])
 

@@ -33,55 +33,40 @@ PROPERTIES = [
     "test_reused_interior_node_accumulates",
 ]
 
-_BFS_TOPOSORT = '''def toposort(root: Value) -> list[Value]:
+_BFS_ORDER = '''def _order(root: Any, leaves: list[Any] | None = None) -> list[Any]:
     """MUTANT: breadth-first from the root, reversed: wrong when a node is reached at two depths."""
-    order: list[Value] = [root]
+    order: list[Any] = [root]
     seen = {root}
     for v in order:
         for p in v.parents:
             if p not in seen:
                 seen.add(p)
                 order.append(p)
+    if leaves is not None:
+        leaves.extend(v for v in order if not v.parents and v.requires_grad)
+        order = [v for v in order if v.parents]
     return order[::-1]
 
 
-# Marks that'''
-
-_BFS_INTERIOR = '''def _interior_order(root: Value) -> list[Value]:
-    """MUTANT: breadth-first from the root, reversed, interior nodes only."""
-    order: list[Value] = [root]
-    seen = {root}
-    for v in order:
-        v.grad = 0.0
-        for p in v.parents:
-            if p.parents and p not in seen:
-                seen.add(p)
-                order.append(p)
-    return order[::-1]
-
-
-def gradients('''
+def toposort('''
 
 # name -> (file, regex, replacement, count): every match is replaced, and there
 # must be exactly `count` of them (so a change to the engine's text is noticed).
 MUTATIONS: dict[str, tuple[str, str, str, int]] = {
     "reciprocal rule has the wrong sign": (
-        "ops.py", re.escape("lambda a, out: (-out * out,)"), "lambda a, out: (out * out,)", 1,
+        "ops.py", re.escape("vjp=lambda g, a, out: (-(g * out) * out,)"), "vjp=lambda g, a, out: ((g * out) * out,)", 1,
     ),
-    "Value.backward assigns instead of accumulating": (
-        "engine.py", r"\b([abp])\.grad \+= g \* d([ab]?)\b", r"\1.grad = g * d\2", 4,
+    "backward assigns instead of accumulating": (
+        "walk.py", r"\b([abp])\.grad \+= (d[ab]?)\b", r"\1.grad = \2", 4,
     ),
     "gradients() assigns instead of accumulating": (
-        "engine.py",
-        r"grads\[p\] = grads\[p\] \+ contribution if p in grads else contribution",
-        "grads[p] = contribution",
-        1,
+        "walk.py", re.escape("grads[p] = grads[p] + c if p in grads else c"), "grads[p] = c", 1,
     ),
-    "toposort gives a wrong order (breadth-first)": (
-        "engine.py", r"def toposort\(root: Value\) -> list\[Value\]:.*?\n# Marks that", _BFS_TOPOSORT, 1,
+    "the walk gives a wrong order (breadth-first)": (
+        "walk.py", r"def _order\(root: Any.*?\ndef toposort\(", _BFS_ORDER, 1,
     ),
-    "backward's walk gives a wrong order (breadth-first)": (
-        "engine.py", r"def _interior_order\(root: Value\) -> list\[Value\]:.*?\ndef gradients\(", _BFS_INTERIOR, 1,
+    "backward visits nodes parents first": (
+        "walk.py", re.escape("for v in reversed(order):"), "for v in order:", 2,
     ),
 }
 

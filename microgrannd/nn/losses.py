@@ -18,7 +18,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from microgrannd import functions
-from microgrannd.engine import Value, composite
+from microgrannd.engine import Value
+from microgrannd.modes import composite
 
 __all__ = [
     "binary_cross_entropy",

@@ -26,6 +26,15 @@ class Optimizer:
             raise ValueError(f"learning rate must be >= 0, got {lr}")
         self.lr = float(lr)
 
+    def grads(self) -> list[float]:
+        """Every parameter's gradient as a number.
+
+        After ``backward(create_graph=True)`` a ``grad`` is a Value: its
+        number is used (a parameter's ``data`` stays a float).
+        """
+        return [g if type(g) is float else (g.data if isinstance(g, Value) else float(g))
+                for g in (p.grad for p in self.params)]
+
     def zero_grad(self) -> None:
         """Set every parameter's ``grad`` to 0.0."""
         for p in self.params:
@@ -52,13 +61,14 @@ class SGD(Optimizer):
 
     def step(self) -> None:
         """One update: ``data -= lr * grad`` (through the velocity with momentum)."""
+        grads = self.grads()
         if self.momentum == 0.0:
-            for p in self.params:
-                p.data -= self.lr * p.grad
+            for p, g in zip(self.params, grads, strict=True):
+                p.data -= self.lr * g
             return
         mu, v = self.momentum, self.velocity
-        for i, p in enumerate(self.params):
-            v[i] = mu * v[i] + p.grad
+        for i, (p, g) in enumerate(zip(self.params, grads, strict=True)):
+            v[i] = mu * v[i] + g
             p.data -= self.lr * v[i]
 
 
@@ -94,8 +104,7 @@ class Adam(Optimizer):
         c1 = 1.0 - b1**self.t
         c2 = 1.0 - b2**self.t
         m, v = self.m, self.v
-        for i, p in enumerate(self.params):
-            g = p.grad
+        for i, (p, g) in enumerate(zip(self.params, self.grads(), strict=True)):
             m[i] = b1 * m[i] + (1.0 - b1) * g
             v[i] = b2 * v[i] + (1.0 - b2) * g * g
             p.data -= self.lr * (m[i] / c1) / (math.sqrt(v[i] / c2) + self.eps)

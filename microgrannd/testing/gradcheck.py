@@ -37,8 +37,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from microgrannd.autodiff import grad
-from microgrannd.engine import Value, gradients, toposort
-from microgrannd.ops import PRIMITIVES, DomainError
+from microgrannd.engine import Value
+from microgrannd.ops import DomainError
+from microgrannd.walk import gradients, local_derivatives, toposort
 
 __all__ = [
     "DEFAULT_ATOL",
@@ -127,7 +128,7 @@ def _absolute_paths(out: Value) -> dict[Value, float]:
         if not v.parents or w == 0.0 or not math.isfinite(w):
             continue
         try:
-            ds = PRIMITIVES[v.op].derivatives(*[p.data for p in v.parents], v.data)
+            ds = local_derivatives(v)
         except _EVAL_ERRORS:
             continue
         for p, d in zip(v.parents, ds, strict=False):
@@ -289,14 +290,14 @@ def _extra_checks(f: Callable[..., Any], xs: Sequence[float], plain: dict[str, l
                 problems.append(f"input {i}: {path} seeded with {seed} gave {b!r}, expected {seed} * {a!r}")
     if isinstance(out, Value):
         out.backward()
-        first = [v.grad for v in leaves]
+        first = [_to_float(v.grad) for v in leaves]
         out.backward()
         # the second backward adds each contribution again, one by one, so
         # the sum may differ from 2 * first by rounding of the terms' size
         scale = _absolute_paths(out)
         for i, v in enumerate(leaves):
             tol = 8.0 * EPS * scale.get(v, 0.0)
-            if math.isfinite(first[i]) and not abs(v.grad - 2.0 * first[i]) <= tol:
+            if math.isfinite(first[i]) and not abs(_to_float(v.grad) - 2.0 * first[i]) <= tol:
                 problems.append(
                     f"input {i}: a second backward on the same graph gave {v.grad!r}, "
                     f"expected the first ({first[i]!r}) accumulated twice"

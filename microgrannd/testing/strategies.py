@@ -184,7 +184,7 @@ def operations(primitives: Sequence[str] | None = None, composites: bool = True)
     :data:`~microgrannd.PRIMITIVES`); ``composites`` adds subtraction,
     division, negation, ``Value ** Value``, ``sigmoid`` and ``leaky_relu``.
     """
-    names = list(PRIMITIVES) if primitives is None else list(primitives)
+    names = [n for n, p in PRIMITIVES.items() if p.differentiable] if primitives is None else list(primitives)
     ops = [_from_primitive(PRIMITIVES[n]) for n in names]
     if composites:
         ops += _composites()

@@ -1,0 +1,292 @@
+"""Trace once, run at the speed of plain floats.
+
+``microgrannd.compile(f, *example_args)`` runs ``f`` once on Values to record
+its graph, then turns the graph into a function of plain floats that computes
+``f``'s value and its gradients without creating a single Value::
+
+    def loss(w, b, xs, ys):
+        return sum(((w * x + b) - y) ** 2 for x, y in zip(xs, ys))
+
+    c = microgrannd.compile(loss, 0.5, 0.0, [1.0, 2.0], [2.0, 4.0], argnums=(0, 1))
+    value, (dw, db) = c(0.7, 0.1, [1.0, 2.0, 3.0][:2], [2.0, 4.0])
+    print(c.source)          # the generated straight-line Python
+
+Two back ends run the recorded graph (``method=``):
+
+* ``"codegen"`` (the default up to :data:`CODEGEN_MAX_LINES` lines) writes
+  one line of Python per node for the forward pass and one per gradient
+  contribution for the backward pass, constants folded into literals,
+  ``g * 1.0`` and gradient copies folded away, and locals reused once a
+  value is dead (few locals make CPython run such code much faster).  Expressions
+  come from the primitive table: each rule is evaluated once on symbolic
+  operands (``mul: (b, a)`` renders as ``b``), or taken from the primitive's
+  optional ``forward_code`` / ``derivatives_code`` templates; a primitive with
+  neither is called through its ``forward`` / ``derivatives`` functions, so
+  every primitive of the table compiles.
+* ``"tape"`` keeps the graph as a flat list of instructions run by a tight
+  loop; bounded memory, used for graphs above the code-generation limit.
+
+**Arguments.** Each argument is a number, a Value, or a (nested) list or
+tuple of them; every number or Value in them is an input.  Values that ``f``
+reaches by closure (a model's parameters, say) and that require gradients are
+*captured*: the compiled function reads their ``data`` at every call, and
+:meth:`Compiled.backward` adds their gradients to their ``grad``, exactly as
+``loss.backward()`` would.  Plain numbers and constant Values that ``f`` uses
+are folded into the code.
+
+**Honest tracing.** While tracing, reading a traced Value's number in a way
+that could steer Python (``if v > 0``, ``bool(v)``, ``float(v)``, ``v.data``,
+comparisons, ``max(v, w)``) raises :class:`TraceError` naming the file and
+line: the compiled function would otherwise silently reuse the branch taken
+with the example inputs.  Use a primitive (``relu``, ...) to express the
+branch, or do the data-dependent work outside ``f``.  Values ``f`` reaches by
+closure are checked by a second trace.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from microgrannd.compile.codegen import TooBig, codegen, forward_template, vjp_templates
+from microgrannd.compile.tape import tape
+from microgrannd.compile.trace import DATA, Spec, TraceError, collect, leaves, rebuild, spec, trace
+from microgrannd.engine import Value
+from microgrannd.walk import toposort
+
+__all__ = ["CODEGEN_MAX_LINES", "Compiled", "TraceError", "compile", "forward_template", "vjp_templates"]
+
+#: Above this many lines of generated code ``method="auto"`` uses the tape:
+#: CPython's compiler needs about 3 KB per line while compiling (micrograd's
+#: demo step, 66,000 nodes, is 170,000 lines: about 0.5 GB and 1.5 s).
+CODEGEN_MAX_LINES = 300_000
+#: Memory the tape back end needs per node, beyond the traced graph (measured
+#: about 300 bytes); checked against the memory available before building.
+TAPE_BYTES_PER_NODE = 400
+
+# --------------------------------------------------------------------------
+# The compiled function
+
+
+class Compiled:
+    """A traced function compiled to run on floats.  Made by :func:`compile`.
+
+    Call it like the original function (same argument structure, numbers or
+    Values) to get ``(value, grads)``: ``grads`` holds, for each argument
+    selected by ``argnums``, its gradient shaped like the argument (a float,
+    or a list/tuple of them); with an int ``argnums`` it is that argument's
+    gradient alone.  :meth:`backward` instead adds the gradients to the
+    ``grad`` of the Values involved and returns the value: a drop-in training
+    step.
+
+    Attributes:
+        graph: the traced output Value (an ordinary graph: draw it, inspect it).
+        source: the generated Python (``None`` for the tape back end).
+        method: ``"codegen"`` or ``"tape"``.
+        num_nodes: nodes in the traced graph.
+        captured: Values reached by closure, read at every call.
+        trace_seconds / build_seconds: time spent tracing and generating.
+    """
+
+    def __init__(self, f: Callable[..., Any], args: tuple[Any, ...], argnums: Any, method: str,
+                 codegen_limit: int = CODEGEN_MAX_LINES) -> None:
+        t0 = time.perf_counter()
+        self.__name__ = getattr(f, "__name__", "f")
+        self._specs: list[Spec] = [spec(a, f"#{i}") for i, a in enumerate(args)]
+        n = len(args)
+        if argnums is None:
+            self._argnums: tuple[int, ...] = tuple(range(n))
+        else:
+            idx = (argnums,) if isinstance(argnums, int) else tuple(argnums)
+            for i in idx:
+                if not -n <= i < n:
+                    raise IndexError(f"argnums {i} out of range for {n} arguments")
+            self._argnums = tuple(i % n for i in idx)
+        self._single = isinstance(argnums, int)
+        self._nargs = n
+        root, inputs, captured_leaves, captured = trace(f, args, self._specs)
+        self.trace_seconds = time.perf_counter() - t0
+        self.graph = root
+        self.captured = captured
+        # which input slots get gradients: the selected args' leaves, then captured Values
+        arg_slots: list[range] = []
+        pos = 0
+        for a, s in zip(args, self._specs, strict=True):
+            k: list[Any] = []
+            leaves(a, s, k)
+            arg_slots.append(range(pos, pos + len(k)))
+            pos += len(k)
+        self._arg_slots = arg_slots
+        wrt = [slot for i in self._argnums for slot in arg_slots[i]]
+        wrt += list(range(pos, pos + len(captured)))
+        self._wrt = wrt
+        t1 = time.perf_counter()
+        self.num_nodes, self.source, self._run, self.method = _build(root, inputs + captured_leaves, wrt, method,
+                                                              codegen_limit)
+        self.build_seconds = time.perf_counter() - t1
+
+    @property
+    def compile_seconds(self) -> float:
+        """Tracing plus code generation (and CPython's compile) time."""
+        return self.trace_seconds + self.build_seconds
+
+    def _inputs(self, args: tuple[Any, ...]) -> list[float]:
+        if len(args) != self._nargs:
+            raise TypeError(f"{self.__name__} was compiled with {self._nargs} arguments, got {len(args)}")
+        flat: list[float] = []
+        for i, (a, s) in enumerate(zip(args, self._specs, strict=True)):
+            collect(a, s, flat, f"#{i}")
+        for v in self.captured:
+            flat.append(DATA.__get__(v))
+        return flat
+
+    def __call__(self, *args: Any) -> tuple[float, Any]:
+        """Return ``(value, gradients)`` for new inputs (see the class docstring)."""
+        value, g = self._run(self._inputs(args))
+        grads: list[Any] = []
+        pos = 0
+        for i in self._argnums:
+            part, _ = rebuild(self._specs[i], g, pos)
+            pos += len(self._arg_slots[i])
+            grads.append(part)
+        return value, (grads[0] if self._single else tuple(grads))
+
+    def backward(self, *args: Any) -> float:
+        """Compute the value and add the gradients to the ``grad`` of the Values.
+
+        Every captured Value, and every Value among the arguments selected by
+        ``argnums``, gets ``grad += d value / d itself`` (as
+        ``f(...).backward()`` would); zero the gradients between steps as
+        usual.  Returns the value.
+        """
+        value, g = self._run(self._inputs(args))
+        k = 0
+        for i in self._argnums:
+            a = args[i]
+            s = self._specs[i]
+            if s is None:
+                targets = [a]
+            elif s[2]:
+                targets = a
+            else:
+                targets = []
+                leaves(a, s, targets)
+            for v in targets:
+                if isinstance(v, Value):
+                    v.grad += g[k]
+                k += 1
+        for v in self.captured:
+            v.grad += g[k]
+            k += 1
+        return value
+
+    def __repr__(self) -> str:
+        return (f"<compiled {self.__name__}: {self.num_nodes} nodes, {self.method}, "
+                f"{len(self._wrt)} gradients, compiled in {self.compile_seconds:.3f} s>")
+
+
+def compile(f: Callable[..., Any], *example_args: Any, argnums: int | Sequence[int] | None = None,
+            method: str = "auto", codegen_limit: int = CODEGEN_MAX_LINES) -> Compiled:
+    """Trace ``f`` on ``example_args`` and compile its graph to plain-float code.
+
+    Args:
+        f: a function of numbers/Values (or lists/tuples of them) returning a
+            scalar (a Value or a number).
+        example_args: arguments to trace with; the compiled function takes
+            arguments of the same structure (list lengths included).
+        argnums: which arguments get gradients (an int, a sequence, or None
+            for all); the others are still inputs, read at every call.
+        method: ``"codegen"``, ``"tape"`` or ``"auto"`` (code generation up to
+            ``codegen_limit`` lines of code, the tape above).
+        codegen_limit: the most lines of generated code (default
+            :data:`CODEGEN_MAX_LINES`); ``method="codegen"`` on a larger
+            graph raises ``ValueError`` rather than exhaust memory.
+
+    Returns:
+        A :class:`Compiled` function: ``compiled(*args) -> (value, grads)`` and
+        ``compiled.backward(*args) -> value``.
+
+    Raises:
+        TraceError: ``f`` branched on (or read) a traced Value's number.
+    """
+    if method not in ("auto", "codegen", "tape"):
+        raise ValueError(f"method must be 'auto', 'codegen' or 'tape', not {method!r}")
+    return Compiled(f, example_args, argnums, method, codegen_limit)
+
+
+# --------------------------------------------------------------------------
+# Building the runner
+
+
+def _too_big(n: int, what: str, limit: int) -> ValueError:
+    return ValueError(
+        f"compile: the graph needs {n:,} {what}; generating more than {limit:,} lines of code "
+        "would need gigabytes of memory in CPython's compiler. Use method='tape' (or 'auto'), "
+        "or pass a larger codegen_limit.")
+
+
+def _check_memory(needed: int, what: str) -> None:
+    """Raise MemoryError if ``needed`` bytes exceed the memory available (Linux only)."""
+    try:
+        with open("/proc/meminfo") as f:
+            info = dict(line.split(":", 1) for line in f)
+        available = int(info["MemAvailable"].split()[0]) * 1024
+    except (OSError, KeyError, ValueError):
+        return
+    if needed > available:
+        raise MemoryError(f"compile: {what} needs about {needed / 2**20:,.0f} MB, "
+                          f"but only {available / 2**20:,.0f} MB are available")
+
+
+def _build(root: Value, inputs: list[Value], wrt: list[int], method: str, limit: int
+           ) -> tuple[int, str | None, Callable[[list[float]], tuple[float, list[float]]], str]:
+    order = toposort(root)  # the engine's order: backward accumulates in its order
+    forward = _evaluation_order(root)
+    n = len(order)
+    if method == "codegen" and n > limit:
+        raise _too_big(n, "nodes", limit)
+    if method == "auto" and n > limit:
+        method = "tape"
+    slot = {v: i for i, v in enumerate(inputs)}
+    # constant folding: a node is variable iff it depends on an input
+    variable: set[Value] = set()
+    for v in order:
+        if v in slot or any(p in variable for p in v.parents):
+            variable.add(v)
+    wrt_nodes = {inputs[i] for i in wrt}
+    needs: set[Value] = set()  # nodes whose gradient reaches a wrt input
+    for v in order:
+        if v in wrt_nodes or (v.parents and any(p in needs for p in v.parents)):
+            needs.add(v)
+    if method in ("codegen", "auto"):
+        try:
+            source, run = codegen(root, forward, order, inputs, slot, variable, needs, wrt, limit)
+            return n, source, run, "codegen"
+        except TooBig as e:
+            if method == "codegen":
+                raise _too_big(e.args[0], "lines", limit) from None
+    _check_memory(n * TAPE_BYTES_PER_NODE, f"a tape for {n:,} nodes")
+    return n, None, tape(root, forward, order, inputs, variable, needs, wrt), "tape"
+
+
+def _evaluation_order(root: Value) -> list[Value]:
+    """Parents before children, first parent first: the order Python evaluated them.
+
+    Running the forward pass in this order makes a compiled function meet
+    domain errors in the same order as the original code.
+    """
+    order: list[Value] = []
+    seen: set[Value] = set()
+    stack: list[tuple[Value, bool]] = [(root, False)]
+    while stack:
+        v, expanded = stack.pop()
+        if expanded:
+            order.append(v)
+        elif v not in seen:
+            seen.add(v)
+            stack.append((v, True))
+            stack.extend((p, False) for p in reversed(v.parents) if p not in seen)
+    return order
+
+

@@ -1,0 +1,205 @@
+"""Tracing: run a function once on Values whose numbers Python may not branch on.
+
+The traced function receives fresh leaves of the class :class:`Traced` (never
+the caller's own Values), and every node it records is made a ``Traced`` too
+(:func:`microgrannd.modes.tracing`).  Reading such a number outside the engine
+(``.data``), or any Value's that takes gradients by ``bool``, a comparison,
+``float``, ``int``, ``round``, ``repr``, ``str`` or ``detach``, raises
+:class:`TraceError` naming the line: the compiled code would otherwise reuse
+the decision taken on the example's numbers.  Nothing outside the traced call
+changes: Values the function reaches by closure keep their class, so other
+threads using them see nothing.  Values held directly in the function's
+closure are traced through stand-ins in a copy of the function, so their
+``.data`` is guarded too; the ``.data`` of a Value reached another way (an
+attribute, a global, a list) is the one read no hook can see without changing
+the object that other code holds.
+"""
+
+from __future__ import annotations
+
+import numbers
+import sys
+import types
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from microgrannd import engine, walk
+from microgrannd.engine import Value
+from microgrannd.modes import TraceError, trace_error, tracing
+
+__all__ = ["Spec", "Traced", "TraceError", "collect", "leaves", "rebuild", "spec", "trace", "DATA"]
+
+DATA = Value.__dict__["data"]  # the slot descriptor: reads that bypass the guard
+_ENGINE = (vars(engine), vars(walk))  # whose reads of a traced number are the engine computing
+
+
+def _get_data(self: Value) -> float:
+    """The number, for the engine; a TraceError for anyone else."""
+    if sys._getframe(1).f_globals in _ENGINE:
+        return DATA.__get__(self)
+    raise trace_error("reading .data")
+
+
+def _set_data(self: Value, x: float) -> None:
+    DATA.__set__(self, x)
+
+
+class Traced(Value):
+    """A node recorded while tracing: its number is not for Python to branch on."""
+
+    __slots__ = ()
+
+    data = property(_get_data, _set_data)
+
+
+# --------------------------------------------------------------------------
+# Arguments: nested lists/tuples of numbers and Values
+
+# A spec is None for a scalar, or (list|tuple, [child specs], all_scalar).
+Spec = Any
+
+
+def spec(obj: Any, where: str) -> Spec:
+    """The shape of argument ``obj``: None for a scalar, else (type, children, all scalar)."""
+    if isinstance(obj, Value) or (isinstance(obj, numbers.Real) and not isinstance(obj, bool)):
+        return None
+    if isinstance(obj, list | tuple):
+        children = [spec(x, f"{where}[{i}]") for i, x in enumerate(obj)]
+        return (type(obj), children, all(c is None for c in children))
+    raise TypeError(
+        f"compile: argument {where} is a {type(obj).__name__}; arguments must be numbers, "
+        "Values, or lists/tuples of them (capture anything else by closure)"
+    )
+
+
+def leaves(obj: Any, s: Spec, out: list[Any]) -> None:
+    """Append the scalars of ``obj`` (shaped like ``s``) to ``out``."""
+    if s is None:
+        out.append(obj)
+    else:
+        for x, c in zip(obj, s[1], strict=True):
+            leaves(x, c, out)
+
+
+def _scalar(x: Any) -> float:
+    if isinstance(x, Value):
+        return DATA.__get__(x)
+    if isinstance(x, numbers.Real) and not isinstance(x, bool):
+        return float(x)
+    raise TypeError(f"compiled function: expected a number or a Value, got {type(x).__name__}")
+
+
+def collect(obj: Any, s: Spec, out: list[float], where: str) -> None:
+    """Append the numbers of ``obj`` (shaped like ``s``) to ``out``."""
+    if s is None:
+        out.append(obj if type(obj) is float else _scalar(obj))
+        return
+    if not isinstance(obj, list | tuple) or len(obj) != len(s[1]):
+        n = len(s[1])
+        got = f"length {len(obj)}" if isinstance(obj, list | tuple) else type(obj).__name__
+        raise TypeError(f"compiled function: argument {where} must be a sequence of length {n} "
+                        f"(as when compiled), got {got}")
+    if s[2]:
+        out.extend([x if type(x) is float else _scalar(x) for x in obj])
+    else:
+        for i, (x, c) in enumerate(zip(obj, s[1], strict=True)):
+            collect(x, c, out, f"{where}[{i}]")
+
+
+def rebuild(s: Spec, flat: list[float], pos: int) -> tuple[Any, int]:
+    """Shape ``flat[pos:]`` like ``s``; return it and the next position."""
+    if s is None:
+        return flat[pos], pos + 1
+    kind, children, all_scalar = s
+    if all_scalar:
+        part = list(flat[pos:pos + len(children)])
+        return (part if kind is list else tuple(part)), pos + len(children)
+    items = []
+    for c in children:
+        item, pos = rebuild(c, flat, pos)
+        items.append(item)
+    return (items if kind is list else tuple(items)), pos
+
+
+def _substitute(obj: Any, s: Spec, it: Iterator[Value]) -> Any:
+    if s is None:
+        return next(it)
+    items = [_substitute(x, c, it) for x, c in zip(obj, s[1], strict=True)]
+    return items if s[0] is list else tuple(items)
+
+
+# --------------------------------------------------------------------------
+# Tracing
+
+
+def _with_stand_ins(f: Callable[..., Any], stand_ins: dict[Value, Value]) -> Callable[[], Any]:
+    """A copy of function ``f`` whose closure holds traced stand-ins for its Values.
+
+    Only the copy's cells change: ``f`` and its Values stay as they are for
+    everybody else.  ``stand_ins`` maps each stand-in to the Value it stands for.
+    """
+    closure = getattr(f, "__closure__", None)
+    if not isinstance(f, types.FunctionType) or not closure:
+        return f
+    cells = []
+    for cell in closure:
+        try:
+            v = cell.cell_contents
+        except ValueError:  # an empty cell
+            cells.append(cell)
+            continue
+        if isinstance(v, Value) and not v.parents and v.requires_grad and type(v) is Value:
+            t = Traced(DATA.__get__(v), v.label)
+            stand_ins[t] = v
+            cell = types.CellType(t)
+        cells.append(cell)
+    g = types.FunctionType(f.__code__, f.__globals__, f.__name__, f.__defaults__, tuple(cells))
+    g.__kwdefaults__ = f.__kwdefaults__
+    return g
+
+
+def trace(f: Callable[..., Any], args: tuple[Any, ...], specs: list[Spec]
+          ) -> tuple[Value, list[Value], list[Value], list[Value]]:
+    """Run ``f`` on traced leaves; return (root, input leaves, captured leaves, captured Values).
+
+    Captured Values are the leaves ``f`` reached by closure that take
+    gradients: the compiled function reads their ``data`` at every call and
+    its ``backward`` adds to their ``grad``.  Those held directly in ``f``'s
+    closure are traced through stand-ins (the captured leaves of the graph).
+    """
+    scalars: list[Any] = []
+    for a, s in zip(args, specs, strict=True):
+        leaves(a, s, scalars)
+    seen: set[int] = set()
+    for x in scalars:
+        if isinstance(x, Value):
+            if id(x) in seen:
+                raise ValueError("compile: the same Value appears twice among the arguments")
+            if x.parents:
+                raise ValueError("compile: Value arguments must be leaves (inputs or parameters)")
+            seen.add(id(x))
+    inputs: list[Value] = [Traced(_scalar(x)) for x in scalars]
+    it = iter(inputs)
+    traced_args = [_substitute(a, s, it) for a, s in zip(args, specs, strict=True)]
+    stand_ins: dict[Value, Value] = {}
+    traced_f = _with_stand_ins(f, stand_ins)
+    with tracing(Traced):
+        out = traced_f(*traced_args)
+    if not isinstance(out, Value):
+        if isinstance(out, numbers.Real) and not isinstance(out, bool):
+            out = Value(float(out), requires_grad=False)
+        else:
+            raise TypeError(f"compile: {getattr(f, '__name__', 'f')} must return a scalar "
+                            f"(a Value or a number), not {type(out).__name__}")
+    input_set = set(inputs)
+    captured: list[Value] = []
+    for v in walk.toposort(out):
+        if type(v) is Traced and not v.parents and v not in input_set:
+            raise TraceError(
+                "a node recorded under no_grad() inside the traced function feeds the result: "
+                "its number would be baked into the compiled code")
+        if not v.parents and v.requires_grad and v not in input_set:
+            captured.append(v)
+        if type(v) is Traced:
+            v.__class__ = Value  # type: ignore[assignment]  # the finished graph is an ordinary one (only this trace holds it)
+    return out, inputs, captured, [stand_ins.get(v, v) for v in captured]

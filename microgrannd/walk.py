@@ -1,0 +1,174 @@
+"""Walking the graph: topological order, a node's local derivatives, the one backward kernel.
+
+Every consumer (``Value.backward``, :func:`gradients`, ``grad``, the drawing's
+backward view, the gradient checker, the compiler) gets its order from
+:func:`toposort` and its derivatives from :func:`vjp` /
+:func:`local_derivatives`, which read the primitive table.  No walk recurses,
+and no walk keeps its bookkeeping in ``grad``: a visit is marked with a number
+of its own in the node's ``_mark`` slot, so an interrupted walk leaves nothing
+behind that the next one could mistake.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import threading
+from contextlib import nullcontext
+from typing import Any
+
+from microgrannd.modes import MODE, _changed
+from microgrannd.ops import PRIMITIVES
+
+__all__ = ["toposort", "gradients", "local_derivatives", "vjp", "backprop"]
+
+_walks = itertools.count(1)  # each walk marks with two fresh numbers: entered, done
+_lock = threading.Lock()  # one marking walk at a time: threads never see each other's marks
+
+
+def _order(root: Any, leaves: list[Any] | None = None) -> list[Any]:
+    """The nodes ``root`` depends on, each once, parents before children (no recursion).
+
+    With a ``leaves`` list, the order holds only the interior nodes and the
+    leaves that take gradients are appended to ``leaves`` instead.
+    """
+    with _lock:
+        entered = 2 * next(_walks)
+        done = entered + 1
+        order: list[Any] = []
+        stack = [root]
+        while stack:
+            v = stack.pop()
+            mark = v._mark
+            if mark == entered:  # second visit: its parents are all in order now
+                v._mark = done
+                order.append(v)
+            elif mark != done:
+                v._mark = entered
+                stack.append(v)
+                for p in v.parents:
+                    if p._mark != done:
+                        if p.parents or leaves is None:
+                            stack.append(p)
+                        else:  # a leaf is set aside at once
+                            p._mark = done
+                            if p.requires_grad:
+                                leaves.append(p)
+        return order
+
+
+def toposort(root: Any) -> list[Any]:
+    """Every node ``root`` depends on, once each, parents before children."""
+    return _order(root)
+
+
+def local_derivatives(v: Any) -> tuple[float, ...]:
+    """The local derivatives of interior node ``v``, one per parent slot, as floats."""
+    return PRIMITIVES[v.op].derivatives(*[p.data for p in v.parents], v.data)
+
+
+def _number(x: Any) -> float:
+    return x if type(x) is float else x.data
+
+
+def vjp(v: Any, g: Any, create_graph: bool = False) -> tuple[Any, ...] | None:
+    """What each parent of ``v`` receives when ``g`` flows into ``v``; None if nothing flows.
+
+    A zero gradient sends nothing back, even where a local derivative is
+    infinite (``0 * inf`` would be NaN).  With ``create_graph`` the rule runs on
+    Values and returns Values (constants enter it as floats); where ``g`` is a
+    Value worth zero, a contribution that is not finite is dropped, and finite
+    ones are kept for the derivatives they carry.
+    """
+    prim = PRIMITIVES[v.op]
+    if not create_graph:
+        return None if g == 0.0 else prim.vjp(g, *[p.data for p in v.parents], v.data)
+    zero = _number(g) == 0.0
+    if zero and type(g) is float:
+        return None
+    cs = prim.vjp(g, *[p if p.requires_grad else p.data for p in v.parents], v)
+    if zero:
+        cs = tuple(c if math.isfinite(_number(c)) else 0.0 for c in cs)
+    return cs
+
+
+def backprop(root: Any, seed: Any = 1.0, *, create_graph: bool = False, fields: bool = False,
+             order: list[Any] | None = None) -> dict[Any, Any]:
+    """The backward kernel: propagate ``seed`` from interior node ``root`` to what it depends on.
+
+    Returns ``{node: gradient}`` (nodes that receive nothing may be missing),
+    walking ``order`` (default: every interior node of ``root``'s graph) in
+    reverse.  With ``fields=True`` the gradients also go into the nodes'
+    ``grad``: interior nodes are recomputed, leaves that take gradients
+    accumulate, and an interruption (Ctrl-C) leaves every leaf's gradient as
+    it was.  First-order ``fields`` runs on floats by an arity-unrolled fast
+    path that writes ``grad`` directly (and returns an empty dict).
+    """
+    if MODE.get().node_type is not None:
+        create_graph = True  # traced numbers stay traced
+    leaves: list[Any] = []
+    if order is None:
+        order = _order(root, leaves)
+    grads: dict[Any, Any] = {}
+    if not (fields and not create_graph):
+        grads[root] = seed
+        with _changed(checked=False) if create_graph else nullcontext():
+            for v in reversed(order):
+                g = grads.get(v)
+                cs = None if g is None else vjp(v, g, create_graph)
+                if cs is not None:
+                    for p, c in zip(v.parents, cs, strict=True):
+                        grads[p] = grads[p] + c if p in grads else c
+        if not fields:
+            return grads
+    saved = [(v, v.grad) for v in leaves]
+    try:
+        for v in order:
+            v.grad = grads.get(v, 0.0)
+        if create_graph:
+            for v in leaves:
+                if v in grads:
+                    old = v.grad
+                    v.grad = grads[v] if type(old) is float and old == 0.0 else old + grads[v]
+            return grads
+        root.grad = seed
+        rules = {name: prim.vjp for name, prim in PRIMITIVES.items()}
+        for v in reversed(order):
+            g = v.grad
+            if g == 0.0:  # nothing flows back (and 0 * inf stays 0)
+                continue
+            parents = v.parents
+            rule = rules[v.op]
+            if len(parents) == 2:
+                a, b = parents
+                da, db = rule(g, a.data, b.data, v.data)
+                a.grad += da
+                b.grad += db
+            elif len(parents) == 1:
+                (a,) = parents
+                (da,) = rule(g, a.data, v.data)
+                a.grad += da
+            else:
+                for p, d in zip(parents, rule(g, *[p.data for p in parents], v.data), strict=True):
+                    p.grad += d
+    except BaseException:
+        for v in order:
+            v.grad = 0.0
+        for v, old in reversed(saved):
+            v.grad = old
+        raise
+    return grads
+
+
+def gradients(root: Any, seed: Any = 1.0, *, create_graph: bool = False) -> dict[Any, Any]:
+    """Return ``{node: d root / d node}`` for the nodes ``root`` depends on.
+
+    Unlike ``backward`` this touches no ``grad`` field.  A node that receives
+    no gradient may be missing from the dict (read it with ``.get(node,
+    0.0)``).  With ``create_graph=True`` the gradients are Values (or floats
+    where they are constant), built from the same derivative rules, so they
+    can be differentiated again; they hold no reference cycle.
+    """
+    if not root.parents:
+        return {root: seed}
+    return backprop(root, seed, create_graph=create_graph)
