@@ -3,9 +3,10 @@
 from microgrannd.autodiff import grad, value_and_grad
 from microgrannd.compile import Compiled, TraceError, compile
 from microgrannd.draw import draw
-from microgrannd.engine import Value, apply
+from microgrannd.engine import Value
 from microgrannd.functions import (
     abs,
+    apply,
     cos,
     exp,
     leaky_relu,

@@ -13,8 +13,9 @@ from contextvars import ContextVar
 from functools import wraps
 from typing import Any
 
-from microgrannd.engine import Value, number
+from microgrannd.engine import Value
 from microgrannd.modes import enable_grad
+from microgrannd.ops import number
 from microgrannd.walk import gradients
 
 __all__ = ["grad", "value_and_grad"]

@@ -36,7 +36,8 @@ from typing import Any
 
 from microgrannd import functions
 from microgrannd.draw import DEFAULT_MAX_NODES, GraphTooLargeError, draw
-from microgrannd.engine import Value, apply
+from microgrannd.engine import Value
+from microgrannd.functions import apply
 from microgrannd.ops import POW, RECIPROCAL, DomainError
 from microgrannd.render import RendererNotFoundError, RenderError
 from microgrannd.tree import tree

@@ -6,82 +6,75 @@ it, ``""`` for a leaf), ``parents`` (an ordered tuple of Values, one slot per
 input), ``label``, ``scope`` (the composite call that created it, if any) and
 ``requires_grad`` (``False`` for constants).  There are no per-node closures,
 so a graph is freed by reference counting as soon as it is dropped.  Walks
-over the graph (backward among them) live in :mod:`microgrannd.walk`; the
-recording mode (scopes, ``no_grad``, tracing) in :mod:`microgrannd.modes`.
+(backward among them) live in :mod:`microgrannd.walk`, the recording mode in
+:mod:`microgrannd.modes`, the primitives in :mod:`microgrannd.ops`.
 """
 
 from __future__ import annotations
 
 import math
 import numbers
+import operator
+from collections.abc import Callable
 from typing import Any
 
 from microgrannd import ops, walk
-from microgrannd.modes import MODE, Scope, scope, trace_error
-from microgrannd.ops import ABS, ADD, EXP, LOG, MUL, POW, PRIMITIVES, RECIPROCAL, RELU, SOFTPLUS, TANH, Primitive
+from microgrannd.modes import Scope, current_mode, scope, trace_error
+from microgrannd.ops import ABS, ADD, EXP, LOG, MUL, POW, RECIPROCAL, RELU, SOFTPLUS, TANH, Primitive, number
 
-__all__ = ["Value", "apply"]
+__all__ = ["Value"]
+
+_new: Callable[[type], Any] = object.__new__
 
 
-def number(x: object, what: str) -> float:
-    """``x`` as a float, or a TypeError / ValueError that names ``what`` (the one input policy).
+def _node(data: float, op: str = "", parents: tuple[Value, ...] = (), requires_grad: bool = False,
+          label: str = "", cls: type | None = None) -> Value:
+    """The one constructor of nodes.
 
-    Real numbers (int, float, Fraction, numpy floats and ints) are accepted;
-    ``bool`` is refused (``True`` is a truth value, not a number here), and so
-    are an int too large for a float and anything that is not a real number.
+    With ``op``, an operation recorded in the current mode (a constant under
+    :func:`~microgrannd.no_grad`, a node of the tracing class while tracing);
+    without, a leaf of class ``cls`` (a constant unless ``requires_grad``).
     """
-    if type(x) is float:
-        return x
-    if isinstance(x, numbers.Real) and not isinstance(x, bool):
-        try:
-            return float(x)
-        except OverflowError:
-            raise ValueError(f"{what} must fit in a float; {str(x)[:20]}... is too large") from None
-    kind = "a truth value (bool)" if isinstance(x, bool) or type(x).__name__ == "bool_" else type(x).__name__
-    raise TypeError(f"{what} must be a real number (int or float), not {kind}")
-
-
-_new = object.__new__
-
-
-def _node(cls: type, data: float, op: str, parents: tuple[Value, ...], scope: Scope | None,
-          requires_grad: bool, label: str = "") -> Value:
-    """The one constructor of nodes: leaves, constants and recorded operations."""
-    v: Value = _new(cls)
+    v: Value
+    if op:
+        mode = current_mode()
+        v = _new(mode.node_type or Value)
+        if mode.grad_enabled:
+            v.op = op
+            v.parents = parents
+            v.scope = mode.scope
+            v.requires_grad = True
+        else:
+            v.op = ""
+            v.parents = ()
+            v.scope = None
+            v.requires_grad = False
+    else:
+        v = _new(cls or Value)
+        v.op = ""
+        v.parents = ()
+        v.scope = None
+        v.requires_grad = requires_grad
     v.data = data
     v.grad = 0.0
-    v.op = op
-    v.parents = parents
     v.label = label
-    v.scope = scope
-    v.requires_grad = requires_grad
     v._mark = 0
     return v
 
 
-def _constant(x: float) -> Value:
-    return _node(Value, x, "", (), None, False)
-
-
 def _operand(x: object) -> Value | None:
-    """A Value for an operator's other operand, or None if it is not a number."""
+    """An operator's other operand as a Value (a number becomes a constant), or None."""
+    if type(x) is float:
+        return _node(x)
     if isinstance(x, Value):
         return x
-    if type(x) is float or type(x) is int or (isinstance(x, numbers.Real) and not isinstance(x, bool)):
-        return _constant(number(x, "operand"))
+    if type(x) is int or (isinstance(x, numbers.Real) and not isinstance(x, bool)):
+        return _node(number(x, "operand"))
     return None
 
 
-def _record(prim: Primitive, data: float, parents: tuple[Value, ...]) -> Value:
-    """A node holding ``data`` made by ``prim`` from ``parents`` (a constant under no_grad)."""
-    mode = MODE.get()
-    if mode.grad_enabled:
-        return _node(mode.node_type or Value, data, prim.name, parents, mode.scope, True)
-    return _node(mode.node_type or Value, data, "", (), None, False)
-
-
 def _domain(prim: Primitive, *xs: float) -> None:
-    if MODE.get().checked:  # inside a derivative rule a pole gives inf, as on floats
+    if current_mode().checked:  # inside a derivative rule a pole gives inf, as on floats
         prim.check(*xs)
 
 
@@ -90,7 +83,7 @@ def _binary(prim: Primitive, a: Value, b: Value) -> Value:
     x, y = a.data, b.data
     if prim.valid is not None and not prim.valid(x, y):
         _domain(prim, x, y)
-    return _record(prim, prim.forward(x, y), (a, b))
+    return _node(prim.forward(x, y), prim.name, (a, b))
 
 
 def _unary(prim: Primitive, a: Value) -> Value:
@@ -98,11 +91,11 @@ def _unary(prim: Primitive, a: Value) -> Value:
     x = a.data
     if prim.valid is not None and not prim.valid(x):
         _domain(prim, x)
-    return _record(prim, prim.forward(x), (a,))
+    return _node(prim.forward(x), prim.name, (a,))
 
 
-def _apply_values(prim: Primitive, args: tuple[Any, ...]) -> Value:
-    """Record ``prim`` on Values and plain numbers (turned into constants)."""
+def record(prim: Primitive, args: tuple[Any, ...]) -> Value:
+    """Record ``prim`` applied to Values and plain numbers (which become constants)."""
     nodes = []
     for a in args:
         node = _operand(a)
@@ -116,31 +109,30 @@ def _apply_values(prim: Primitive, args: tuple[Any, ...]) -> Value:
     xs = [v.data for v in nodes]
     if prim.valid is not None and not prim.valid(*xs):
         _domain(prim, *xs)
-    return _record(prim, prim.forward(*xs), tuple(nodes))
+    return _node(prim.forward(*xs), prim.name, tuple(nodes))
 
 
-ops._record = _apply_values  # rules call primitives on Values through this
+ops._record = record  # rules call primitives on Values through this
 
 
-def apply(prim: Primitive | str, *args: Any) -> Any:
-    """Apply a primitive (or its name) to Values or plain numbers.
+def _method(prim: Primitive, doc: str) -> Callable[[Value], Value]:
+    def method(self: Value) -> Value:
+        return _unary(prim, self)
 
-    With no Value among ``args`` the result is a plain float, computed by the
-    same forward function (domain errors included); otherwise a new node is
-    recorded.
-    """
-    if isinstance(prim, str):
-        prim = PRIMITIVES[prim]
-    if len(args) != prim.arity:
-        raise TypeError(f"{prim.name} takes {prim.arity} inputs, got {len(args)}")
-    for i in prim.constant_args:
-        if isinstance(args[i], Value):
-            raise TypeError(f"{prim.name}: input {i} must be a number, not a Value")
-    if any(isinstance(a, Value) for a in args):
-        return _apply_values(prim, args)
-    xs = [number(a, f"{prim.name} input") for a in args]
-    prim.check(*xs)
-    return prim.forward(*xs)
+    method.__name__, method.__doc__ = prim.name, doc
+    return method
+
+
+def _comparison(compare: Callable[[float, float], bool], symbol: str) -> Callable[[Value, Any], bool]:
+    def method(self: Value, other: Any) -> bool:
+        what = f"comparison ({symbol})"
+        self._check_readable(what)
+        if isinstance(other, Value):
+            other._check_readable(what)
+            return compare(self.data, other.data)
+        return compare(self.data, number(other, "comparand"))
+
+    return method
 
 
 class Value:
@@ -166,9 +158,10 @@ class Value:
     _mark: int  # the last walk that visited this node (see microgrannd.walk)
 
     def __new__(cls, data: float, label: str = "", *, requires_grad: bool = True) -> Value:
+        """A leaf holding ``data`` (a real number, stored as a float)."""
         if not isinstance(label, str):
             raise TypeError(f"Value label must be a str, not {type(label).__name__}")
-        return _node(cls, number(data, "Value data"), "", (), None, bool(requires_grad), label)
+        return _node(number(data, "Value data"), "", (), bool(requires_grad), label, cls)
 
     def __repr__(self) -> str:
         self._check_readable("repr()")
@@ -186,7 +179,7 @@ class Value:
         """True for nodes with no parents (inputs, parameters, constants)."""
         return not self.parents
 
-    # --- primitives
+    # --- primitives: the operators, and methods for micrograd's names
 
     def __add__(self, other: Any) -> Value:
         o = other if isinstance(other, Value) else _operand(other)
@@ -205,6 +198,8 @@ class Value:
         return NotImplemented if o is None else _binary(MUL, o, self)
 
     def __pow__(self, other: Any) -> Value:
+        if type(other) is float:  # the common case, without _operand's tests
+            return _binary(POW, self, _node(other))
         if isinstance(other, Value):
             return _power(self, other)
         o = _operand(other)
@@ -217,34 +212,17 @@ class Value:
     def __abs__(self) -> Value:
         return _unary(ABS, self)
 
-    def exp(self) -> Value:
-        """``e ** self`` (overflow gives ``inf``)."""
-        return _unary(EXP, self)
-
-    def log(self) -> Value:
-        """Natural logarithm; raises :class:`DomainError` for ``data <= 0``."""
-        return _unary(LOG, self)
-
-    def reciprocal(self) -> Value:
-        """``1 / self``; raises :class:`ZeroDivisionDomainError` at 0."""
-        return _unary(RECIPROCAL, self)
-
-    def relu(self) -> Value:
-        """``max(self, 0)``; its derivative is 0 for ``data <= 0``; NaN stays NaN."""
-        return _unary(RELU, self)
-
-    def tanh(self) -> Value:
-        """Hyperbolic tangent (a primitive: accurate for every input)."""
-        return _unary(TANH, self)
-
-    def softplus(self) -> Value:
-        """``log(1 + e ** self)`` computed without overflow."""
-        return _unary(SOFTPLUS, self)
+    exp = _method(EXP, "``e ** self`` (overflow gives ``inf``).")
+    log = _method(LOG, "Natural logarithm; raises :class:`DomainError` for ``data <= 0``.")
+    reciprocal = _method(RECIPROCAL, "``1 / self``; raises :class:`ZeroDivisionDomainError` at 0.")
+    relu = _method(RELU, "``max(self, 0)``; its derivative is 0 for ``data <= 0``; NaN stays NaN.")
+    tanh = _method(TANH, "Hyperbolic tangent (a primitive: accurate for every input).")
+    softplus = _method(SOFTPLUS, "``log(1 + e ** self)`` computed without overflow.")
 
     # --- composites (each recorded under a scope of its name)
 
     def __neg__(self) -> Value:
-        return _binary(MUL, self, _constant(-1.0))
+        return _binary(MUL, self, _node(-1.0))
 
     def __sub__(self, other: Any) -> Value:
         if isinstance(other, Value):
@@ -270,7 +248,8 @@ class Value:
         o = _operand(other)
         if o is None:
             return NotImplemented
-        o.data = apply(RECIPROCAL, o.data)
+        RECIPROCAL.check(o.data)
+        o.data = 1.0 / o.data
         return _binary(MUL, self, o)
 
     def __rtruediv__(self, other: Any) -> Value:
@@ -282,27 +261,27 @@ class Value:
 
     def sigmoid(self) -> Value:
         """Logistic sigmoid, recorded as four primitive nodes (see functions)."""
-        from microgrannd import functions
+        from microgrannd.functions import sigmoid
 
-        return functions.sigmoid(self)
+        return sigmoid(self)
 
     def leaky_relu(self, slope: float = 0.01) -> Value:
         """``x`` for ``x > 0``, ``slope * x`` otherwise (a composite)."""
-        from microgrannd import functions
+        from microgrannd.functions import leaky_relu
 
-        return functions.leaky_relu(self, slope)
+        return leaky_relu(self, slope)
 
     # --- reading the number
 
     def _check_readable(self, what: str) -> None:
         """Refuse to let a traced number steer Python (see microgrannd.compile)."""
-        if MODE.get().node_type is not None and (self.requires_grad or type(self) is not Value):
+        if current_mode().node_type is not None and (self.requires_grad or type(self) is not Value):
             raise trace_error(what)
 
     def _number(self, what: str) -> float:
-        """``data``, for a conversion that would drop this Value's gradient: refused if it records one."""
+        """``data`` for a conversion to a number: refused where it would drop a gradient."""
         self._check_readable(what)
-        if self.requires_grad and MODE.get().grad_enabled:
+        if self.requires_grad and current_mode().grad_enabled:
             raise TypeError(
                 f"{what} of a Value that records gradients would silently drop them "
                 "(math.exp(v) and the other math functions call float()): use the microgrannd "
@@ -326,29 +305,10 @@ class Value:
         self._check_readable("bool()")
         return self.data != 0.0
 
-    def _compare(self, other: Any, what: str) -> tuple[float, float]:
-        self._check_readable(f"comparison ({what})")
-        if isinstance(other, Value):
-            other._check_readable(f"comparison ({what})")
-            return self.data, other.data
-        return self.data, number(other, "comparand")
-
-    def __lt__(self, other: Any) -> bool:
-        a, b = self._compare(other, "<")
-        return a < b
-
-    def __le__(self, other: Any) -> bool:
-        a, b = self._compare(other, "<=")
-        return a <= b
-
-    def __gt__(self, other: Any) -> bool:
-        a, b = self._compare(other, ">")
-        return a > b
-
-    def __ge__(self, other: Any) -> bool:
-        a, b = self._compare(other, ">=")
-        return a >= b
-
+    __lt__ = _comparison(operator.lt, "<")
+    __le__ = _comparison(operator.le, "<=")
+    __gt__ = _comparison(operator.gt, ">")
+    __ge__ = _comparison(operator.ge, ">=")
     __hash__ = object.__hash__
 
     # --- graph operations
@@ -356,7 +316,7 @@ class Value:
     def detach(self) -> Value:
         """A constant with the same data and label, cut from the graph."""
         self._check_readable("detach()")
-        return _node(Value, self.data, "", (), None, False, self.label)
+        return _node(self.data, label=self.label)
 
     def zero_grad(self) -> None:
         """Set ``grad`` to 0.0 on every node of this node's graph."""
@@ -370,14 +330,14 @@ class Value:
         recomputed on every call; leaves accumulate, so calling ``backward``
         twice doubles leaf gradients unless :meth:`zero_grad` runs between
         (as in PyTorch).  Interrupted (Ctrl-C), it leaves every leaf's
-        gradient as it was.  With ``create_graph=True`` every gradient is
+        gradient as it was (constants' gradients are scratch).  With ``create_graph=True`` every gradient is
         built as a graph of Values, which can itself be differentiated; a leaf
         then holds a gradient that refers back to the leaf (a reference cycle,
         freed by Python's collector, not at once): prefer ``mg.grad`` or
         ``mg.gradients(y, create_graph=True)``, which store nothing.
         """
         seed = number(gradient, "backward gradient")
-        if MODE.get().node_type is not None:
+        if current_mode().node_type is not None:
             raise trace_error("backward() (it writes gradients into .grad; use mg.grad or mg.gradients)")
         if self.parents:
             walk.backprop(self, seed, create_graph=create_graph, fields=True)

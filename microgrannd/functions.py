@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from typing import Any, overload
 
-from microgrannd.engine import Value, apply, number
+from microgrannd.engine import Value, record
 from microgrannd.modes import composite
 from microgrannd.ops import (
     ABS,
     COS,
     EXP,
     LOG,
+    PRIMITIVES,
     RECIPROCAL,
     RELU,
     SIGMOID_FUSED,
@@ -26,9 +27,12 @@ from microgrannd.ops import (
     SQRT,
     STOP_GRADIENT,
     TANH,
+    Primitive,
+    number,
 )
 
 __all__ = [
+    "apply",
     "exp",
     "log",
     "reciprocal",
@@ -44,6 +48,27 @@ __all__ = [
     "abs",
     "stop_gradient",
 ]
+
+
+def apply(prim: Primitive | str, *args: Any) -> Any:
+    """Apply a primitive (or its name) to Values or plain numbers.
+
+    With no Value among ``args`` the result is a plain float, computed by the
+    same forward function (domain errors included); otherwise a new node is
+    recorded.
+    """
+    if isinstance(prim, str):
+        prim = PRIMITIVES[prim]
+    if len(args) != prim.arity:
+        raise TypeError(f"{prim.name} takes {prim.arity} inputs, got {len(args)}")
+    for i in prim.constant_args:
+        if isinstance(args[i], Value):
+            raise TypeError(f"{prim.name}: input {i} must be a number, not a Value")
+    if any(isinstance(a, Value) for a in args):
+        return record(prim, args)
+    xs = [number(a, f"{prim.name} input") for a in args]
+    prim.check(*xs)
+    return prim.forward(*xs)
 
 
 def _input(x: Any, what: str) -> Any:

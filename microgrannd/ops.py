@@ -21,6 +21,7 @@ nothing upstream, not even ``inf``, leaks through a closed mask.
 from __future__ import annotations
 
 import math
+import numbers
 import operator
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ __all__ = [
     "Primitive",
     "PRIMITIVES",
     "primitive",
+    "number",
     "gate",
     "power",
     "reciprocal",
@@ -146,6 +148,24 @@ def primitive(p: Primitive) -> Primitive:
         raise ValueError(f"primitive {p.name!r} is already declared")
     PRIMITIVES[p.name] = p
     return p
+
+
+def number(x: object, what: str) -> float:
+    """``x`` as a float, or a TypeError / ValueError that names ``what``: the one input policy.
+
+    Real numbers (int, float, Fraction, numpy floats and ints) are accepted;
+    ``bool`` is refused (``True`` is a truth value, not a number here), and so
+    are an int too large for a float and anything that is not a real number.
+    """
+    if type(x) is float:
+        return x
+    if isinstance(x, numbers.Real) and not isinstance(x, bool):
+        try:
+            return float(x)
+        except OverflowError:
+            raise ValueError(f"{what} must fit in a float; {str(x)[:20]}... is too large") from None
+    kind = "a truth value (bool)" if isinstance(x, bool) or type(x).__name__ == "bool_" else type(x).__name__
+    raise TypeError(f"{what} must be a real number (int or float), not {kind}")
 
 
 # --- float helpers: IEEE behaviour (overflow saturates, a pole gives inf)

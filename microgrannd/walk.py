@@ -17,7 +17,7 @@ import threading
 from contextlib import nullcontext
 from typing import Any
 
-from microgrannd.modes import MODE, _changed
+from microgrannd.modes import _changed, current_mode
 from microgrannd.ops import PRIMITIVES
 
 __all__ = ["toposort", "gradients", "local_derivatives", "vjp", "backprop"]
@@ -29,8 +29,8 @@ _lock = threading.Lock()  # one marking walk at a time: threads never see each o
 def _order(root: Any, leaves: list[Any] | None = None) -> list[Any]:
     """The nodes ``root`` depends on, each once, parents before children (no recursion).
 
-    With a ``leaves`` list, the order holds only the interior nodes and the
-    leaves that take gradients are appended to ``leaves`` instead.
+    With a ``leaves`` list, the order holds only the interior nodes, and the
+    leaves that take gradients (not constants) are appended to ``leaves``.
     """
     with _lock:
         entered = 2 * next(_walks)
@@ -43,17 +43,21 @@ def _order(root: Any, leaves: list[Any] | None = None) -> list[Any]:
             if mark == entered:  # second visit: its parents are all in order now
                 v._mark = done
                 order.append(v)
-            elif mark != done:
+                continue
+            while v is not None and v._mark != done:  # enter v, then walk on into its last parent
                 v._mark = entered
                 stack.append(v)
+                nxt = None
                 for p in v.parents:
                     if p._mark != done:
                         if p.parents or leaves is None:
-                            stack.append(p)
-                        else:  # a leaf is set aside at once
+                            if nxt is not None:
+                                stack.append(nxt)
+                            nxt = p
+                        elif p.requires_grad:  # a leaf is set aside at once
                             p._mark = done
-                            if p.requires_grad:
-                                leaves.append(p)
+                            leaves.append(p)
+                v = nxt
         return order
 
 
@@ -94,24 +98,20 @@ def vjp(v: Any, g: Any, create_graph: bool = False) -> tuple[Any, ...] | None:
 
 def backprop(root: Any, seed: Any = 1.0, *, create_graph: bool = False, fields: bool = False,
              order: list[Any] | None = None) -> dict[Any, Any]:
-    """The backward kernel: propagate ``seed`` from interior node ``root`` to what it depends on.
+    """The backward kernel: ``{node: d root / d node}`` over ``order`` (default: ``root``'s interior nodes).
 
-    Returns ``{node: gradient}`` (nodes that receive nothing may be missing),
-    walking ``order`` (default: every interior node of ``root``'s graph) in
-    reverse.  With ``fields=True`` the gradients also go into the nodes'
-    ``grad``: interior nodes are recomputed, leaves that take gradients
-    accumulate, and an interruption (Ctrl-C) leaves every leaf's gradient as
-    it was.  First-order ``fields`` runs on floats by an arity-unrolled fast
-    path that writes ``grad`` directly (and returns an empty dict).
+    With ``fields=True`` the gradients go into ``grad`` instead: interior nodes
+    are recomputed, leaves accumulate, and an interruption (Ctrl-C) restores
+    every leaf's gradient (a constant's is scratch: nothing reads it).  First order, that runs on floats by an
+    arity-unrolled fast path.  Nodes that receive nothing may be missing.
     """
-    if MODE.get().node_type is not None:
+    if current_mode().node_type is not None:
         create_graph = True  # traced numbers stay traced
     leaves: list[Any] = []
     if order is None:
         order = _order(root, leaves)
-    grads: dict[Any, Any] = {}
-    if not (fields and not create_graph):
-        grads[root] = seed
+    grads: dict[Any, Any] = {root: seed}
+    if create_graph or not fields:
         with _changed(checked=False) if create_graph else nullcontext():
             for v in reversed(order):
                 g = grads.get(v)
@@ -121,16 +121,18 @@ def backprop(root: Any, seed: Any = 1.0, *, create_graph: bool = False, fields: 
                         grads[p] = grads[p] + c if p in grads else c
         if not fields:
             return grads
-    saved = [(v, v.grad) for v in leaves]
+    saved = [v.grad for v in leaves]
     try:
-        for v in order:
-            v.grad = grads.get(v, 0.0)
         if create_graph:
+            for v in order:
+                v.grad = grads.get(v, 0.0)
             for v in leaves:
                 if v in grads:
                     old = v.grad
                     v.grad = grads[v] if type(old) is float and old == 0.0 else old + grads[v]
             return grads
+        for v in order:
+            v.grad = 0.0
         root.grad = seed
         rules = {name: prim.vjp for name, prim in PRIMITIVES.items()}
         for v in reversed(order):
@@ -154,7 +156,7 @@ def backprop(root: Any, seed: Any = 1.0, *, create_graph: bool = False, fields: 
     except BaseException:
         for v in order:
             v.grad = 0.0
-        for v, old in reversed(saved):
+        for v, old in zip(leaves, saved, strict=True):
             v.grad = old
         raise
     return grads

@@ -194,7 +194,7 @@ def trace(f: Callable[..., Any], args: tuple[Any, ...], specs: list[Spec]
     input_set = set(inputs)
     captured: list[Value] = []
     for v in walk.toposort(out):
-        if type(v) is Traced and not v.parents and v not in input_set:
+        if type(v) is Traced and not v.parents and v not in input_set and v not in stand_ins:
             raise TraceError(
                 "a node recorded under no_grad() inside the traced function feeds the result: "
                 "its number would be baked into the compiled code")

@@ -7,8 +7,9 @@ a target, or two equal-length sequences of them, and return the mean.
 :func:`cross_entropy` work on one sample's list of logits.
 
 Each loss is recorded under a scope of its name, so a drawing shows it as one
-labelled cluster.  The log-sum-exp family subtracts the largest logit (as a
-constant: the result does not depend on it) so nothing overflows.
+labelled cluster.  The log-sum-exp family subtracts the largest logit (through
+:func:`~microgrannd.stop_gradient`: the result does not depend on it) so
+nothing overflows.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any
 
 from microgrannd import functions
 from microgrannd.engine import Value
-from microgrannd.modes import composite
+from microgrannd.modes import composite, is_tracing
 
 __all__ = [
     "binary_cross_entropy",
@@ -59,12 +60,16 @@ def mse(pred: Any, target: Any) -> Any:
     return _mean([(p - t) ** 2 for p, t in _pairs(pred, target)])
 
 
+_FLOOR = math.exp(LOG_FLOOR)
+
+
 def _log_clamped(p: Any) -> Any:
-    """``log(p)``, but the constant :data:`LOG_FLOOR` where ``log(p)`` would be below it."""
-    data = p.data if isinstance(p, Value) else float(p)
-    if data <= math.exp(LOG_FLOOR):
-        return Value(LOG_FLOOR, requires_grad=False) if isinstance(p, Value) else LOG_FLOOR
-    return functions.log(p)
+    """``log(max(p, e**LOG_FLOOR))``: at least :data:`LOG_FLOOR`, with no gradient below it.
+
+    The clamp is ``c + relu(p - c)``, recorded like any other step (so a
+    compiled loss clamps at every call), and exactly ``p`` for ``p > 1e-27``.
+    """
+    return functions.log(functions.relu(p - _FLOOR) + _FLOOR)
 
 
 @composite("binary_cross_entropy")
@@ -103,18 +108,28 @@ def l2(params: Sequence[Any], alpha: float = 1.0) -> Any:
     return alpha * sum((p * p for p in params), 0.0)
 
 
-def _max_data(xs: Sequence[Any]) -> float:
+def _shift(xs: Sequence[Any]) -> Any:
+    """The largest logit (to rounding), as a node no gradient flows through.
+
+    Built as ``m + relu(x - m)`` over the logits and recorded, so a compiled
+    function recomputes it at every call; the results do not depend on it,
+    only their rounding and freedom from overflow do.
+    """
     if not xs:
         raise ValueError("need at least one logit")
-    return max(x.data if isinstance(x, Value) else float(x) for x in xs)
+    m = xs[0]
+    for x in xs[1:]:
+        m = m + functions.relu(x - m)
+    top = m if not isinstance(m, Value) else (None if is_tracing() else m.data)
+    if top is not None and math.isinf(top):  # (a compiled loss gives NaN there instead)
+        raise ValueError(f"logits with an infinite maximum ({top})")
+    return functions.stop_gradient(m)
 
 
 @composite("logsumexp")
 def logsumexp(logits: Sequence[Any]) -> Any:
     """``log(sum(exp(x_i)))`` computed as ``m + log(sum(exp(x_i - m)))`` with ``m`` the largest logit."""
-    m = _max_data(logits)
-    if math.isinf(m):
-        raise ValueError(f"logsumexp of logits with an infinite maximum ({m})")
+    m = _shift(logits)
     total = sum((functions.exp(x - m) for x in logits), 0.0)
     return functions.log(total) + m
 
@@ -129,7 +144,7 @@ def log_softmax(logits: Sequence[Any]) -> list[Any]:
 @composite("softmax")
 def softmax(logits: Sequence[Any]) -> list[Any]:
     """``exp(x_i) / sum(exp(x_j))``, shifted by the largest logit so nothing overflows."""
-    m = _max_data(logits)
+    m = _shift(logits)
     exps = [functions.exp(x - m) for x in logits]
     inv = functions.reciprocal(sum(exps, 0.0))
     return [e * inv for e in exps]

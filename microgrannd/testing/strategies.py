@@ -32,8 +32,8 @@ from typing import Any
 from hypothesis import assume
 from hypothesis import strategies as st
 
-from microgrannd.engine import Value, apply
-from microgrannd.functions import leaky_relu, sigmoid
+from microgrannd.engine import Value
+from microgrannd.functions import apply, leaky_relu, sigmoid
 from microgrannd.ops import EXP, LOG, POW, PRIMITIVES, RECIPROCAL, DomainError, Primitive
 
 __all__ = [
