@@ -96,20 +96,14 @@ def _unary(prim: Primitive, a: Value) -> Value:
 
 def record(prim: Primitive, args: tuple[Any, ...]) -> Value:
     """Record ``prim`` applied to Values and plain numbers (which become constants)."""
-    nodes = []
-    for a in args:
-        node = _operand(a)
+    nodes = tuple(_operand(a) for a in args)
+    for a, node in zip(args, nodes, strict=True):
         if node is None:
             raise TypeError(f"{prim.name} input must be a Value or a real number, not {type(a).__name__}")
-        nodes.append(node)
-    if len(nodes) == 2:
-        return _binary(prim, nodes[0], nodes[1])
-    if len(nodes) == 1:
-        return _unary(prim, nodes[0])
-    xs = [v.data for v in nodes]
+    xs = [v.data for v in nodes]  # type: ignore[union-attr]
     if prim.valid is not None and not prim.valid(*xs):
         _domain(prim, *xs)
-    return _node(prim.forward(*xs), prim.name, tuple(nodes))
+    return _node(prim.forward(*xs), prim.name, nodes)  # type: ignore[arg-type]
 
 
 ops._record = record  # rules call primitives on Values through this
@@ -120,6 +114,13 @@ def _method(prim: Primitive, doc: str) -> Callable[[Value], Value]:
         return _unary(prim, self)
 
     method.__name__, method.__doc__ = prim.name, doc
+    return method
+
+
+def _conversion(convert: Callable[..., Any], what: str) -> Callable[..., Any]:
+    def method(self: Value, *args: Any) -> Any:
+        return convert(self._number(what), *args)
+
     return method
 
 
@@ -273,6 +274,11 @@ class Value:
 
     # --- reading the number
 
+    def item(self) -> float:
+        """The number, ``data`` (PyTorch's name): reading it takes it out of the graph."""
+        self._check_readable("item()")
+        return self.data
+
     def _check_readable(self, what: str) -> None:
         """Refuse to let a traced number steer Python (see microgrannd.compile)."""
         if current_mode().node_type is not None and (self.requires_grad or type(self) is not Value):
@@ -289,17 +295,10 @@ class Value:
                 "to take the number out of the graph on purpose")
         return self.data
 
-    def __float__(self) -> float:
-        return self._number("float()")
-
-    def __int__(self) -> int:
-        return int(self._number("int()"))
-
-    def __round__(self, ndigits: int | None = None) -> Any:
-        return round(self._number("round()"), ndigits)
-
-    def __trunc__(self) -> int:
-        return math.trunc(self._number("math.trunc()"))
+    __float__ = _conversion(float, "float()")
+    __int__ = _conversion(int, "int()")
+    __round__ = _conversion(round, "round()")
+    __trunc__ = _conversion(math.trunc, "math.trunc()")
 
     def __bool__(self) -> bool:
         self._check_readable("bool()")
@@ -329,7 +328,7 @@ class Value:
         ``gradient`` seeds the output (d loss / d self).  Interior nodes are
         recomputed on every call; leaves accumulate, so calling ``backward``
         twice doubles leaf gradients unless :meth:`zero_grad` runs between
-        (as in PyTorch).  Interrupted (Ctrl-C), it leaves every leaf's
+        (as in PyTorch); a ``grad`` set to ``None`` counts as zero.  Interrupted (Ctrl-C), it leaves every leaf's
         gradient as it was (constants' gradients are scratch).  With ``create_graph=True`` every gradient is
         built as a graph of Values, which can itself be differentiated; a leaf
         then holds a gradient that refers back to the leaf (a reference cycle,
@@ -339,10 +338,13 @@ class Value:
         seed = number(gradient, "backward gradient")
         if current_mode().node_type is not None:
             raise trace_error("backward() (it writes gradients into .grad; use mg.grad or mg.gradients)")
+        if not self.requires_grad:
+            raise RuntimeError("backward() of a Value that does not require grad: it is a constant "
+                               "(made from plain numbers, or under no_grad()), so no gradient can flow from it")
         if self.parents:
             walk.backprop(self, seed, create_graph=create_graph, fields=True)
         else:  # a leaf: nothing to propagate
-            self.grad = self.grad + seed
+            self.grad = (self.grad or 0.0) + seed
 
 
 def _power(base: Value, exponent: Value) -> Value:

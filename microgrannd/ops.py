@@ -301,7 +301,7 @@ GATE = primitive(Primitive(
 ))
 RELU = primitive(Primitive(
     name="relu", arity=1, forward=lambda a: 0.0 if a <= 0 else a,  # NaN propagates
-    vjp=lambda g, a, out: (gate(g, a),),
+    vjp=lambda g, a, out: ((0.0 if a <= 0 else g) if type(a) is float else GATE(g, a),),  # gate(g, a), inlined
     symbol="relu",
     forward_code="(0.0 if {0} <= 0 else {0})",
     vjp_code=("(0.0 if {0} <= 0 else {g})",),

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import numbers
 import threading
 from contextlib import nullcontext
 from typing import Any
@@ -20,7 +21,7 @@ from typing import Any
 from microgrannd.modes import _changed, current_mode
 from microgrannd.ops import PRIMITIVES
 
-__all__ = ["toposort", "gradients", "local_derivatives", "vjp", "backprop"]
+__all__ = ["toposort", "gradients", "local_derivatives", "vjp", "backprop", "push_tangents"]
 
 _walks = itertools.count(1)  # each walk marks with two fresh numbers: entered, done
 _lock = threading.Lock()  # one marking walk at a time: threads never see each other's marks
@@ -122,6 +123,9 @@ def backprop(root: Any, seed: Any = 1.0, *, create_graph: bool = False, fields: 
         if not fields:
             return grads
     saved = [v.grad for v in leaves]
+    for v in leaves:
+        if v.grad is None:  # PyTorch's "no gradient yet"
+            v.grad = 0.0
     try:
         if create_graph:
             for v in order:
@@ -156,13 +160,42 @@ def backprop(root: Any, seed: Any = 1.0, *, create_graph: bool = False, fields: 
     except BaseException:
         for v in order:
             v.grad = 0.0
-        for v, old in zip(leaves, saved, strict=True):
+        for v, old in zip(leaves, saved, strict=True):  # as before the call
             v.grad = old
         raise
     return grads
 
 
-def gradients(root: Any, seed: Any = 1.0, *, create_graph: bool = False) -> dict[Any, Any]:
+def push_tangents(order: list[Any], tangents: dict[Any, Any], create_graph: bool = False) -> dict[Any, Any]:
+    """Forward mode: carry ``tangents`` (``{leaf: d leaf}``) through ``order``, parents first.
+
+    A node's tangent is the sum over its parents of what :func:`vjp` sends
+    back to that parent for the parent's tangent (``g`` times the local
+    derivative is linear in ``g``), so forward mode runs the very rules that
+    backward does.  As there, zero times infinity is zero: a zero tangent
+    sends nothing on, nor does a zero local derivative, even where the tangent
+    has overflowed to ``inf``.  Returns ``tangents`` with every node that
+    receives one.
+    """
+    with _changed(checked=False) if create_graph else nullcontext():
+        for v in order:
+            if not v.parents:
+                continue
+            total = None
+            for i, p in enumerate(v.parents):
+                t = tangents.get(p)
+                cs = None if t is None else vjp(v, t, create_graph)
+                if cs is not None:
+                    c = cs[i]
+                    if math.isnan(_number(c)) and math.isinf(_number(t)) and local_derivatives(v)[i] == 0.0:
+                        c = 0.0  # an overflowed tangent times a zero local derivative sends nothing on
+                    total = c if total is None else total + c
+            if total is not None:
+                tangents[v] = total
+    return tangents
+
+
+def gradients(root: Any, seed: Any = 1.0, *, create_graph: bool = False) -> Any:
     """Return ``{node: d root / d node}`` for the nodes ``root`` depends on.
 
     Unlike ``backward`` this touches no ``grad`` field.  A node that receives
@@ -170,7 +203,16 @@ def gradients(root: Any, seed: Any = 1.0, *, create_graph: bool = False) -> dict
     0.0)``).  With ``create_graph=True`` the gradients are Values (or floats
     where they are constant), built from the same derivative rules, so they
     can be differentiated again; they hold no reference cycle.
+
+    Given a list or tuple of nodes in place of ``seed`` (as
+    ``torch.autograd.grad(y, [x])``), it returns their gradients in a list
+    instead, 0.0 for a node that ``root`` does not depend on.
     """
+    if isinstance(seed, list | tuple):
+        table = gradients(root, create_graph=create_graph)
+        return [table.get(v, 0.0) for v in seed]
+    if isinstance(seed, bool) or not (isinstance(seed, numbers.Real) or hasattr(seed, "parents")):
+        raise TypeError(f"gradients: the seed must be a number (or a list of nodes), not {type(seed).__name__}")
     if not root.parents:
         return {root: seed}
     return backprop(root, seed, create_graph=create_graph)
