@@ -1,6 +1,6 @@
 """microgrannd: a scalar reverse-mode autograd engine you can see and check."""
 
-from microgrannd.autodiff import grad, value_and_grad
+from microgrannd.autodiff import grad, hessian, hvp, jvp, value_and_grad
 from microgrannd.compile import Compiled, TraceError, compile
 from microgrannd.draw import draw
 from microgrannd.engine import Value
@@ -54,6 +54,9 @@ __all__ = [
     "gradients",
     "grad",
     "value_and_grad",
+    "jvp",
+    "hvp",
+    "hessian",
     "exp",
     "log",
     "reciprocal",
