@@ -511,3 +511,41 @@ def test_gc_paused_is_an_explicit_opt_in_that_restores_the_state() -> None:
     with pytest.raises(RuntimeError), mg.gc_paused():
         raise RuntimeError
     assert gc.isenabled()
+
+
+# ---------------------------------------------------------- PyTorch habits
+
+
+def test_item_reads_the_number() -> None:
+    x = Value(2.5)
+    assert (x * 2).item() == 5.0 and type(x.item()) is float
+
+
+def test_a_grad_set_to_none_counts_as_zero() -> None:
+    x = Value(3.0)
+    y = x * x
+    x.grad = None  # type: ignore[assignment]
+    y.backward()
+    assert x.grad == 6.0
+    x.grad = None  # type: ignore[assignment]
+    x.backward()  # a leaf seeds itself
+    assert x.grad == 1.0
+
+
+def test_backward_of_a_constant_is_refused() -> None:
+    x = Value(1.0)
+    with mg.no_grad():
+        y = x * 3
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        y.backward()
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        Value(1.0, requires_grad=False).backward()
+
+
+def test_gradients_with_a_list_of_inputs_returns_their_gradients() -> None:
+    x, w, unused = Value(2.0), Value(-1.5), Value(7.0)
+    y = x * w + x
+    assert mg.gradients(y, [x, w, unused]) == [w.data + 1.0, x.data, 0.0]
+    assert mg.gradients(y, (w,)) == [2.0]
+    with pytest.raises(TypeError, match="seed"):
+        mg.gradients(y, "x")  # type: ignore[arg-type]

@@ -251,7 +251,7 @@ def _analytic(
     """Build ``f`` on fresh leaves and differentiate it along one engine path."""
     leaves = _leaves(xs)
     out = f(*leaves)
-    if not isinstance(out, Value):
+    if not isinstance(out, Value) or not out.requires_grad:  # a constant: nothing depends on the inputs
         return out, [0.0 for _ in leaves]
     if path == "backward":
         out.backward(seed)
@@ -288,7 +288,7 @@ def _extra_checks(f: Callable[..., Any], xs: Sequence[float], plain: dict[str, l
             expected = seed * a
             if math.isfinite(expected) and abs(expected) > 1e-290 and not _same(b, expected):
                 problems.append(f"input {i}: {path} seeded with {seed} gave {b!r}, expected {seed} * {a!r}")
-    if isinstance(out, Value):
+    if isinstance(out, Value) and out.requires_grad:
         out.backward()
         first = [_to_float(v.grad) for v in leaves]
         out.backward()
@@ -408,13 +408,13 @@ def _hessian_by_backward(f: Callable[..., Any], xs: Sequence[float], i: int) -> 
     """Row ``i`` of the Hessian through ``backward(create_graph=True)`` and the grad fields."""
     leaves = _leaves(xs)
     out = f(*leaves)
-    if not isinstance(out, Value):
+    if not isinstance(out, Value) or not out.requires_grad:
         return [0.0] * len(xs)
     out.backward(create_graph=True)
     gi = leaves[i].grad
     for v in leaves:
         v.grad = 0.0
-    if not isinstance(gi, Value):
+    if not isinstance(gi, Value) or not gi.requires_grad:
         return [0.0] * len(xs)
     gi.backward()
     return [_to_float(v.grad) for v in leaves]
