@@ -24,7 +24,7 @@ import math
 import numbers
 import operator
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
@@ -105,7 +105,7 @@ class Primitive:
     constant_args: tuple[int, ...] = ()
     differentiable: bool = True
     forward_code: str | None = None
-    vjp_code: tuple[str, ...] | None = field(default=None)
+    vjp_code: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         if (self.vjp is None) == (self.derivatives is None):

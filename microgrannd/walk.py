@@ -73,7 +73,7 @@ def local_derivatives(v: Any) -> tuple[float, ...]:
 
 
 def _number(x: Any) -> float:
-    return x if type(x) is float else x.data
+    return x.data if hasattr(x, "parents") else x  # a Value's number, or the number itself
 
 
 def vjp(v: Any, g: Any, create_graph: bool = False) -> tuple[Any, ...] | None:
@@ -92,7 +92,7 @@ def vjp(v: Any, g: Any, create_graph: bool = False) -> tuple[Any, ...] | None:
     if zero and type(g) is float:
         return None
     cs = prim.vjp(g, *[p if p.requires_grad else p.data for p in v.parents], v)
-    if zero:
+    if zero and current_mode().node_type is None:  # (a traced graph stays faithful to every input)
         cs = tuple(c if math.isfinite(_number(c)) else 0.0 for c in cs)
     return cs
 
@@ -213,6 +213,7 @@ def gradients(root: Any, seed: Any = 1.0, *, create_graph: bool = False) -> Any:
         return [table.get(v, 0.0) for v in seed]
     if isinstance(seed, bool) or not (isinstance(seed, numbers.Real) or hasattr(seed, "parents")):
         raise TypeError(f"gradients: the seed must be a number (or a list of nodes), not {type(seed).__name__}")
+    seed = seed if hasattr(seed, "parents") else float(seed)
     if not root.parents:
         return {root: seed}
     return backprop(root, seed, create_graph=create_graph)

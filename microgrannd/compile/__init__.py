@@ -13,18 +13,15 @@ its graph, then turns the graph into a function of plain floats that computes
 
 Two back ends run the recorded graph (``method=``):
 
-* ``"codegen"`` (the default up to :data:`CODEGEN_MAX_LINES` lines) writes
-  one line of Python per node for the forward pass and one per gradient
-  contribution for the backward pass, constants folded into literals,
-  ``g * 1.0`` and gradient copies folded away, and locals reused once a
-  value is dead (few locals make CPython run such code much faster).  Expressions
-  come from the primitive table: each rule is evaluated once on symbolic
-  operands (``mul: (b, a)`` renders as ``b``), or taken from the primitive's
-  optional ``forward_code`` / ``derivatives_code`` templates; a primitive with
-  neither is called through its ``forward`` / ``derivatives`` functions, so
-  every primitive of the table compiles.
-* ``"tape"`` keeps the graph as a flat list of instructions run by a tight
-  loop; bounded memory, used for graphs above the code-generation limit.
+* ``"codegen"`` (the default up to :data:`CODEGEN_MAX_LINES` lines,
+  :mod:`microgrannd.compile.codegen`) writes one line of Python per node for
+  the forward pass and one per gradient contribution for the backward pass;
+  the expressions are the primitive table's own rules evaluated on symbols.
+* ``"tape"`` (:mod:`microgrannd.compile.tape`) keeps the graph as a flat list
+  of instructions run by a tight loop; bounded memory, used for graphs above
+  the code-generation limit.
+
+Both give the numbers the engine gives, a zero gradient sending nothing back.
 
 **Arguments.** Each argument is a number, a Value, or a (nested) list or
 tuple of them; every number or Value in them is an input.  Values that ``f``
@@ -34,13 +31,15 @@ reaches by closure (a model's parameters, say) and that require gradients are
 ``loss.backward()`` would.  Plain numbers and constant Values that ``f`` uses
 are folded into the code.
 
-**Honest tracing.** While tracing, reading a traced Value's number in a way
-that could steer Python (``if v > 0``, ``bool(v)``, ``float(v)``, ``v.data``,
-comparisons, ``max(v, w)``) raises :class:`TraceError` naming the file and
-line: the compiled function would otherwise silently reuse the branch taken
-with the example inputs.  Use a primitive (``relu``, ...) to express the
-branch, or do the data-dependent work outside ``f``.  Values ``f`` reaches by
-closure are checked by a second trace.
+**Honest tracing** (:mod:`microgrannd.compile.trace`).  While tracing,
+reading a traced number in a way that could steer Python (``if v > 0``,
+``bool(v)``, ``float(v)``, ``v.data``, comparisons, ``max(v, w)``, ``repr``,
+``backward()``, a branch inside a nested ``grad``) raises :class:`TraceError`
+naming the file and line: the compiled function would otherwise silently
+reuse the branch taken with the example inputs.  Use a primitive (``relu``,
+``abs``, ``stop_gradient``, ...) to express the branch, or do the
+data-dependent work outside ``f``.  Tracing changes no object that other code
+holds.
 """
 
 from __future__ import annotations
