@@ -266,7 +266,10 @@ class Value:
         differentiated; a leaf
         then holds a gradient that refers back to the leaf (a reference cycle,
         freed by Python's collector, not at once): prefer ``mg.grad`` or
-        ``mg.gradients(y, create_graph=True)``, which store nothing.
+        ``mg.gradients(y, create_graph=True)``, which store nothing.  Two
+        threads running ``backward`` at once on graphs that share nodes would
+        mix their interior gradients; :func:`~microgrannd.gradients` writes no
+        field and has no such limit.
         """
         seed = number(gradient, "backward gradient")
         if current_mode().node_type is not None:
@@ -277,7 +280,7 @@ class Value:
         if self.parents:
             walk.backprop(self, seed, create_graph=create_graph, fields=True)
         else:  # a leaf: nothing to propagate
-            self.grad = (self.grad or 0.0) + seed
+            self.grad = (0.0 if self.grad is None else self.grad) + seed
 
 
 # --------------------------------------------------------------------------
