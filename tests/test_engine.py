@@ -549,3 +549,31 @@ def test_gradients_with_a_list_of_inputs_returns_their_gradients() -> None:
     assert mg.gradients(y, (w,)) == [2.0]
     with pytest.raises(TypeError, match="seed"):
         mg.gradients(y, "x")  # type: ignore[arg-type]
+
+
+def test_gradients_from_several_threads_on_one_graph_agree() -> None:
+    """The walks mark nodes with numbers of their own, one walk at a time: threads never mix marks."""
+    import sys
+    import threading
+
+    x = Value(0.3)
+    h = x
+    for i in range(300):
+        h = (h * 1.001 + x * 0.01).tanh() if i % 3 else h * h * 0.5 + x
+    want = mg.gradients(h)[x]
+    results: list[float] = []
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        def work() -> None:
+            for _ in range(30):
+                results.append(mg.gradients(h)[x])
+
+        threads = [threading.Thread(target=work) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert len(results) == 120 and set(results) == {want}
