@@ -1,24 +1,35 @@
-"""The command line: ``python -m microgrannd <command> ...``.
+"""The command line: ``microgrannd <command> ...`` (or ``python -m microgrannd``).
 
 ``draw`` evaluates an expression on named inputs, runs backward, prints the
 value and the gradients, and writes a picture of the graph::
 
-    python -m microgrannd draw "sigmoid(x) * y" x=0.5 y=2 -o graph.svg
-    python -m microgrannd draw "apple * n * tax" apple=100 n=2 tax=1.1 -o shop.png
-    python -m microgrannd draw "sigmoid(x)" x=-1 --backward --upstream 3 -o back.svg
-    python -m microgrannd draw "x * x + 1" x=3            # no -o: prints a text tree
+    microgrannd draw "sigmoid(x) * y" x=0.5 y=2 -o graph.svg
+    microgrannd draw "apple * n * tax" apple=100 n=2 tax=1.1 -o shop.png
+    microgrannd draw "sigmoid(x)" x=-1 --backward --upstream 3 -o back.svg
+    microgrannd draw "x * x + 1" x=3            # no -o: prints a text tree
+    microgrannd draw -- "-x * y" x=1 y=3 -o g.dot
 
 The picture's format comes from the extension of ``-o`` (``.svg``, ``.png``;
-``.dot`` needs no renderer).  An expression that starts with ``-`` must follow
-``--`` (``draw -- "-x * y" x=1``), as with any option-like argument.
+``.dot`` needs no renderer).  ``--`` makes the argument right after it an
+argument even if it starts with ``-``: an expression such as ``-x * y``
+follows ``--``, and options may still come after it.  ``microgrannd
+--version`` prints the version.
 
 Expressions are parsed with :mod:`ast` and evaluated node by node; nothing is
 ever passed to ``eval`` or ``exec``.  Accepted: numbers, variable names given
 as ``name=value``, ``+ - * / **``, unary minus and calls of the library's
-functions (:data:`FUNCTIONS`).  Anything else, an unknown name, input longer
-than :data:`MAX_CHARS` characters or nested deeper than :data:`MAX_DEPTH`
-gives a one-line error and exit status 2.  Without a renderer the ``.dot``
-file is written, the error says how to get one, and the exit status is 1.
+functions (:data:`FUNCTIONS`).  Names are compared after NFKC normalisation,
+as Python compares identifiers (``ｘ`` is ``x``).
+
+Every refused input gives one line on standard error, ``error: ...``, and
+exit status 2, before anything is printed or written: an expression outside
+the language, an unknown name, input longer than :data:`MAX_CHARS` characters
+or nested deeper than :data:`MAX_DEPTH`, a value outside a function's domain,
+a bad option (``--max-nodes`` below 1, a non-finite ``--upstream``, an ``-o``
+without an extension or naming a folder) and a graph over the node limit.
+Exit status 1 means the picture could not be written: without a renderer
+the ``.dot`` file is written and the error says how to get one; a renderer
+failure or a file that cannot be written is one line too.
 
 Each subcommand is one ``add_<name>_parser`` function plus one ``run_<name>``
 function, registered in :func:`build_parser`.
@@ -29,12 +40,15 @@ from __future__ import annotations
 import argparse
 import ast
 import math
+import os
 import sys
+import unicodedata
 import warnings
 from collections.abc import Callable, Sequence
-from typing import Any
+from pathlib import Path
+from typing import Any, NoReturn
 
-from microgrannd import functions
+from microgrannd import __version__, functions
 from microgrannd.draw import DEFAULT_MAX_NODES, GraphTooLargeError, draw
 from microgrannd.engine import Value
 from microgrannd.functions import apply
@@ -42,7 +56,16 @@ from microgrannd.ops import POW, RECIPROCAL, DomainError
 from microgrannd.render import RendererNotFoundError, RenderError
 from microgrannd.tree import tree
 
-__all__ = ["FUNCTIONS", "MAX_CHARS", "MAX_DEPTH", "ExpressionError", "build_parser", "evaluate", "main"]
+__all__ = [
+    "FUNCTIONS",
+    "MAX_CHARS",
+    "MAX_DEPTH",
+    "ExpressionError",
+    "OptionError",
+    "build_parser",
+    "evaluate",
+    "main",
+]
 
 MAX_CHARS = 1000
 MAX_DEPTH = 200
@@ -65,6 +88,10 @@ Number = float | Value
 
 class ExpressionError(ValueError):
     """An expression the command line refuses or cannot evaluate (one line of text)."""
+
+
+class OptionError(ValueError):
+    """An option value the command line refuses (one line of text), such as ``--max-nodes 0``."""
 
 
 # --------------------------------------------------------------------------
@@ -191,11 +218,15 @@ def _children(node: ast.AST) -> list[ast.AST]:
 
 
 def parse_bindings(items: Sequence[str]) -> dict[str, Value]:
-    """``["x=0.5", "y=2"]`` -> ``{"x": Value(0.5, "x"), ...}``; one-line errors."""
+    """``["x=0.5", "y=2"]`` -> ``{"x": Value(0.5, "x"), ...}``; one-line errors.
+
+    Names are NFKC-normalised, as Python normalises the identifiers of the
+    expression, so ``ｘ=1`` binds the ``ｘ`` (that is, ``x``) of an expression.
+    """
     names: dict[str, Value] = {}
     for item in items:
         name, sep, text = item.partition("=")
-        name = name.strip()
+        name = unicodedata.normalize("NFKC", name.strip())
         if not sep or not name.isidentifier():
             raise ExpressionError(f"expected name=value, not {item!r}"[:200])
         if name in FUNCTIONS:
@@ -223,11 +254,11 @@ def add_draw_parser(sub: Any) -> None:
         help="evaluate an expression, print its gradients, draw its graph",
         description="Evaluate EXPR on the given inputs, run backward, print the gradients "
         "and draw the graph (or print it as a text tree when -o is not given).",
-        epilog='example: python -m microgrannd draw "sigmoid(x) * y" x=0.5 y=2 -o graph.svg  '
-        '(an expression starting with - goes after --: draw -- "-x" x=1)',
+        epilog='example: microgrannd draw "sigmoid(x) * y" x=0.5 y=2 -o graph.svg  '
+        '(an expression starting with - goes right after --: draw -- "-x" x=1 -o g.dot)',
     )
     p.add_argument("expr", metavar="EXPR", help='e.g. "sigmoid(x) * y"')
-    p.add_argument("bindings", metavar="NAME=VALUE", nargs="*", help="input values, e.g. x=0.5 y=2")
+    p.add_argument("bindings", metavar="NAME=VALUE", nargs="*", default=[], help="input values, e.g. x=0.5 y=2")
     p.add_argument("-o", "--output", metavar="FILE", help="picture to write (.svg, .png, .dot, ...)")
     p.add_argument("--backward", action="store_true", help="label edges with local derivatives and gradients")
     p.add_argument("--upstream", type=float, default=1.0, metavar="G", help="seed gradient (default 1)")
@@ -236,26 +267,64 @@ def add_draw_parser(sub: Any) -> None:
                    help="draw calls of composite NAME as single nodes (repeatable)")
     p.add_argument("--direction", choices=["LR", "TB"], default="LR", help="layout direction")
     p.add_argument("--legend", action="store_true", help="add a legend")
-    p.add_argument("--max-nodes", type=int, default=DEFAULT_MAX_NODES, metavar="N", help="node limit")
+    p.add_argument("--max-nodes", type=int, default=DEFAULT_MAX_NODES, metavar="N",
+                   help=f"the most values to draw (default {DEFAULT_MAX_NODES})")
     p.add_argument("--tree", action="store_true", help="also print the graph as a text tree")
     p.set_defaults(run=run_draw)
 
 
+def check_output(path: str) -> None:
+    """Refuse an ``-o`` the picture cannot be written to by name: no extension, or a folder."""
+    target = Path(path)
+    if path.endswith(("/", os.sep)) or target.is_dir():
+        raise OptionError(f"-o {path!r} is a folder: give a file name such as graph.svg"[:300])
+    if not target.suffix:
+        raise OptionError(f"-o {path!r} has no extension to tell the format: "
+                          "give a file name ending in .svg, .png or .dot"[:300])
+
+
+def _check_draw_options(args: argparse.Namespace) -> None:
+    if args.max_nodes < 1:
+        raise OptionError(f"--max-nodes must be 1 or more, not {args.max_nodes}")
+    if not math.isfinite(args.upstream):
+        raise OptionError(f"--upstream must be a finite number, not {args.upstream}")
+    if args.output is not None:
+        check_output(args.output)
+
+
+def _too_large(e: GraphTooLargeError, collapsed: bool) -> OptionError:
+    """The drawing's size error, with the command line's options as advice."""
+    advice = "" if collapsed else "draw composite calls as single nodes with --collapse, or "
+    return OptionError(f"the graph has {e.count} values to draw, more than --max-nodes {e.max_nodes}; "
+                       f"{advice}raise the limit: --max-nodes {e.count}")
+
+
 def run_draw(args: argparse.Namespace) -> int:
-    """Evaluate, differentiate, report, draw."""
+    """Check the options, evaluate, differentiate, draw, then report and write."""
+    _check_draw_options(args)
     names = parse_bindings(args.bindings)
     out = evaluate(args.expr, names)
-    out.backward(args.upstream)
+    if out.requires_grad:  # an expression of constants alone has no gradient to compute
+        out.backward(args.upstream)
+    picture = None
+    if args.output:
+        collapse = True if args.collapse else args.collapse_only
+        try:
+            picture = draw(out, rankdir=args.direction, collapse=collapse, max_nodes=args.max_nodes,
+                           legend=args.legend, backward=args.backward, upstream=args.upstream)
+        except GraphTooLargeError as e:
+            raise _too_large(e, collapse is True) from None
     print(f"value = {out.data!r}")
     for name, v in names.items():
         print(f"d/d{name} = {v.grad!r}")
     if args.tree or not args.output:
         print(tree(out))
-    if args.output:
-        collapse = True if args.collapse else args.collapse_only
-        picture = draw(out, rankdir=args.direction, collapse=collapse, max_nodes=args.max_nodes,
-                       legend=args.legend, backward=args.backward, upstream=args.upstream)
-        print(f"wrote {picture.render(args.output)}")
+    if picture is not None:
+        try:
+            written = picture.render(args.output)
+        except OSError as e:
+            raise OSError(f"cannot write {args.output}: {e.strerror or e}") from None
+        print(f"wrote {written}")
     return 0
 
 
@@ -279,26 +348,81 @@ def run_demo(args: argparse.Namespace) -> int:
     return demo_runner.main([args.name, *args.demo_args] if args.name else [])
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose refusals are one line: ``error: ...`` and exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        """Refuse the arguments in one line (the usage is one ``--help`` away)."""
+        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
+
+
+def _prog() -> str:
+    """How the command was called: ``microgrannd`` or ``python -m microgrannd``."""
+    return "python -m microgrannd" if Path(sys.argv[0]).name == "__main__.py" else "microgrannd"
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
-    parser = argparse.ArgumentParser(prog="python -m microgrannd", description="microgrannd from the shell")
+    parser = _Parser(prog=_prog(), description="microgrannd from the shell")
+    parser.add_argument("--version", action="version", version=f"microgrannd {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_draw_parser(sub)
     add_demo_parser(sub)
     return parser
 
 
+def _protect(argv: list[str]) -> tuple[list[str], dict[str, str]]:
+    """For ``draw``: drop each ``--`` and hide the argument after it behind a placeholder.
+
+    So ``draw -- "-x * y" x=1 -o g.dot`` reads ``-x * y`` as the expression
+    and still reads ``-o`` as an option.
+    """
+    command = next((i for i, a in enumerate(argv) if not a.startswith("-")), None)
+    if command is None or argv[command] != "draw":
+        return argv, {}
+    out = argv[: command + 1]
+    hidden: dict[str, str] = {}
+    rest = iter(argv[command + 1:])
+    for a in rest:
+        if a == "--":
+            following = next(rest, None)
+            if following is None:
+                break
+            key = f"\0{len(hidden)}"
+            hidden[key] = following
+            out.append(key)
+        else:
+            out.append(a)
+    return out, hidden
+
+
+def _restore(args: argparse.Namespace, hidden: dict[str, str]) -> None:
+    """Put the arguments :func:`_protect` hid back in their places."""
+    for name, value in vars(args).items():
+        if isinstance(value, str) and value in hidden:
+            setattr(args, name, hidden[value])
+        elif isinstance(value, list):
+            setattr(args, name, [hidden.get(v, v) if isinstance(v, str) else v for v in value])
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status.
 
-    0: done; 2: refused input (bad expression, bad binding, graph over the
-    node limit); 1: the picture could not be written (no renderer: the
-    ``.dot`` file is written instead; a renderer failure; a file error).
+    0: done (and ``--help``, ``--version``); 2: refused input (bad
+    arguments, a bad expression or binding, a bad option value, a graph over
+    the node limit), one line on standard error; 1: the picture could not be
+    written (no renderer: the ``.dot`` file is written instead; a renderer
+    failure; a file error), one line too.
     """
-    args = build_parser().parse_args(argv)
+    raw, hidden = _protect(list(sys.argv[1:] if argv is None else argv))
+    try:
+        args = build_parser().parse_args(raw)
+    except SystemExit as e:  # --help, --version, or refused arguments (already reported)
+        return e.code if isinstance(e.code, int) else 0 if e.code is None else 2
+    _restore(args, hidden)
     try:
         status: int = args.run(args)
-    except (ExpressionError, GraphTooLargeError) as e:  # the input is refused
+    except (ExpressionError, OptionError, GraphTooLargeError) as e:  # the input is refused
         print(f"error: {e}", file=sys.stderr)
         return 2
     except (RendererNotFoundError, RenderError, OSError) as e:  # the machine cannot finish the job

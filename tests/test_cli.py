@@ -52,7 +52,7 @@ def test_draw_sigmoid_times_y_writes_svg_and_prints_gradients(
 
 
 def test_shopping_numbers_are_exact(capsys: pytest.CaptureFixture[str]) -> None:
-    # seed example 1, evaluated left to right as written
+    # the shopping example, evaluated left to right as written
     status, out, _ = run(capsys, "draw", "apple * n * tax", "apple=100", "n=2", "tax=1.1")
     assert status == 0
     assert "value = 220.00000000000003" in out
@@ -170,7 +170,7 @@ def test_depth_limit_counts_tree_levels() -> None:
 def test_the_graph_limit_is_a_clean_error(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     expr = "x" + " * x" * 150
     status, _, err = run(capsys, "draw", expr, "x=1", "-o", str(tmp_path / "g.dot"), "--max-nodes", "50")
-    assert status == 2 and "max_nodes" in err and err.count("\n") == 1
+    assert status == 2 and "--max-nodes 151" in err and "max_nodes=" not in err and err.count("\n") == 1
 
 
 # --- arbitrary text: a result or the clean error, nothing else
@@ -187,7 +187,8 @@ def _evaluate_or_refuse(text: str) -> None:
         assert "\n" not in str(e)
         return
     assert isinstance(out, Value)
-    out.backward()
+    if out.requires_grad:  # an expression of constants alone has no gradient
+        out.backward()
 
 
 @settings(deadline=None)
@@ -233,7 +234,7 @@ def test_without_a_renderer_the_dot_file_is_written(
     status, out, err = run(capsys, "draw", "x * 2", "x=1", "-o", str(tmp_path / "g.svg"))
     assert status == 1
     assert "d/dx = 2.0" in out
-    assert err.count("\n") == 1 and 'pip install "microgrannd[render]"' in err
+    assert err.count("\n") == 1 and "pip install graphviz-pure" in err and 'pip install ".[render]"' in err
     assert (tmp_path / "g.dot").read_text(encoding="utf-8").startswith("digraph")
 
 
