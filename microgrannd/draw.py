@@ -2,7 +2,8 @@
 
 ``draw(root)`` returns a :class:`Drawing`, a thin object around a
 ``graphviz.Digraph``: Jupyter shows it inline as SVG (or, with no renderer
-installed, as readable text: the DOT source and how to get a renderer),
+installed, as the text tree of :func:`~microgrannd.tree` and how to get a
+renderer),
 ``.source`` is the DOT text and ``.render("graph.svg")`` writes a picture in
 the format named by the extension (``.dot`` needs no renderer).
 
@@ -15,7 +16,10 @@ What the picture shows:
   ``1/x``, ``^2``...), one edge per parent slot in order (``x * x`` draws two
   edges); a constant exponent is shown in the symbol (``^2``);
 * constants (leaves that take no gradient) as dashed grey boxes; inputs,
-  parameters and the output in distinct colours (``legend=True`` explains);
+  parameters and the output in distinct colours (``legend=True`` explains).
+  Parameters are the leaves given as ``params`` and the weights and biases
+  of :mod:`microgrannd.nn` neurons; the other leaves are inputs (see
+  :func:`draw` for ``inputs`` and ``params``);
 * every composite call (``sigmoid``, ``sub``, ``div``, your ``@composite``
   functions) as a labelled cluster around the nodes it created; nested calls
   nest.  An unlabelled constant whose every use lies inside one call (the
@@ -36,9 +40,10 @@ from __future__ import annotations
 
 import html
 import os
-from collections.abc import Callable, Iterable
+import sys
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import graphviz
 
@@ -54,7 +59,11 @@ from microgrannd._view import (
 from microgrannd.engine import Value
 from microgrannd.modes import Scope
 from microgrannd.render import RendererNotFoundError, RenderError, render_source, write_picture
+from microgrannd.tree import tree
 from microgrannd.walk import backprop, gradients, local_derivatives, toposort, vjp
+
+if TYPE_CHECKING:
+    from microgrannd.nn.module import Module
 
 __all__ = ["DEFAULT_MAX_NODES", "Drawing", "GraphTooLargeError", "draw"]
 
@@ -78,7 +87,17 @@ Key = tuple[int, ...]  # a placement: the ids of the enclosing composite calls, 
 
 
 class GraphTooLargeError(ValueError):
-    """The graph has more nodes than the drawing's ``max_nodes``."""
+    """The graph has more nodes than the drawing's ``max_nodes``.
+
+    Attributes:
+        count: how many values the drawing would show.
+        max_nodes: the limit it was given.
+    """
+
+    def __init__(self, message: str, *, count: int, max_nodes: int) -> None:
+        super().__init__(message)
+        self.count = count
+        self.max_nodes = max_nodes
 
 
 def _q(text: str) -> str:
@@ -112,12 +131,22 @@ class Drawing:
         values, ops, calls, clusters: how many of each the picture shows.
     """
 
-    def __init__(self, graph: graphviz.Digraph, *, values: int, ops: int, calls: int, clusters: int) -> None:
+    def __init__(
+        self,
+        graph: graphviz.Digraph,
+        *,
+        values: int,
+        ops: int,
+        calls: int,
+        clusters: int,
+        text: Callable[[], str] | None = None,
+    ) -> None:
         self.graph = graph
         self.values = values
         self.ops = ops
         self.calls = calls
         self.clusters = clusters
+        self._text = text
         self._svg: str | None = None
 
     @property
@@ -145,7 +174,10 @@ class Drawing:
         return write_picture(self.source, path, fmt)
 
     def _fallback_text(self, error: Exception) -> str:
-        return f"{error}\n\nThe DOT source (paste it into any graphviz viewer):\n\n{self.source}"
+        """What a notebook shows without a picture: why, and the graph as a text tree."""
+        if self._text is None:
+            return f"{error}\n\nThe DOT source (paste it into any graphviz viewer):\n\n{self.source}"
+        return f"{error}\n\nThe graph as a text tree (.source is the DOT text):\n\n{self._text()}"
 
     def _repr_svg_(self) -> str | None:
         try:
@@ -179,6 +211,7 @@ class _Builder:
         self.computed = backward or grads is True or (grads == "auto" and grads_computed(root))
         self.grad_of: dict[Value, float] = gradients(root, upstream) if backward else {}
         self.kinds_used: dict[str, None] = {}
+        self.names: dict[Value, str] = {}  # names given by a dict of inputs or params
         # placement tree: key -> node statements, child keys; key () is the top level
         self.members: dict[Key, list[tuple[str, dict[str, str]]]] = {(): []}
         self.children: dict[Key, list[Key]] = {(): []}
@@ -211,14 +244,15 @@ class _Builder:
 
     def value_attrs(self, v: Value, kind: str) -> dict[str, str]:
         self.kinds_used[kind] = None
+        label = self.names.get(v) or v.label
         if kind == "constant":
-            text = self.f(v.data) if not v.label else f"{v.label} = {self.f(v.data)}"
+            text = self.f(v.data) if not label else f"{label} = {self.f(v.data)}"
             return {"label": graphviz.escape(text), "shape": "box", "style": "rounded,dashed,filled",
                     "fillcolor": KIND_COLORS[kind], "color": "#888888", "fontcolor": "#555555",
                     "fontsize": "10", "tooltip": "constant"}
         rows = []
-        if v.label:
-            rows.append(f"<B>{html.escape(v.label)}</B>")
+        if label:
+            rows.append(f"<B>{html.escape(label)}</B>")
         rows.append("data " + html.escape(self.f(v.data)))
         g = self.grad_text(v)
         if g is not None:
@@ -305,8 +339,8 @@ def draw(
     fmt: str | Formatter = ".4g",
     collapse: bool | str | Iterable[str] = False,
     max_nodes: int = DEFAULT_MAX_NODES,
-    inputs: Iterable[Value] = (),
-    params: Iterable[Value] = (),
+    inputs: Value | Iterable[Value] | Mapping[str, Value] | Module = (),
+    params: Value | Iterable[Value] | Mapping[str, Value] | Module = (),
     legend: bool = False,
     backward: bool = False,
     upstream: float = 1.0,
@@ -324,10 +358,13 @@ def draw(
         collapse: ``True`` draws every composite call as one node; a name or
             an iterable of names collapses only calls of those composites.
         max_nodes: the most values to draw; more raise :class:`GraphTooLargeError`.
-        inputs, params: leaves to colour as inputs or parameters.  With
-            neither given every variable leaf is an input; with only one
-            given the other leaves are of the other kind; with both, the
-            remaining leaves are plain variables.
+        inputs, params: leaves to colour as inputs or parameters: Values, a
+            dict ``{name: Value}`` (the picture names each by its key), or a
+            module of :mod:`microgrannd.nn` (its ``parameters()``).  The
+            weights and biases of every ``nn`` neuron are parameters unless
+            given as ``inputs``.  Of the other variable leaves: with neither
+            argument given they are inputs; with only one given they are of
+            the other kind; with both, plain variables.
         legend: add a legend of the colours and shapes used.
         backward: the backward view: gradients of ``root`` seeded with
             ``upstream``, and on each edge the local derivative and the
@@ -342,6 +379,8 @@ def draw(
         raise ValueError(f"grads must be True, False or 'auto', not {grads!r}")
     if max_nodes < 1:
         raise ValueError(f"max_nodes must be positive, not {max_nodes}")
+    input_names = _leaves(inputs, "inputs")
+    param_names = _leaves(params, "params")
     f = formatter(fmt)
     lay = _Layout(root, collapse)
     shown = [v for v in lay.nodes if lay.visible(v)]
@@ -349,10 +388,12 @@ def draw(
         advice = "" if collapse is True else "draw composite calls as single nodes with collapse=True, or "
         raise GraphTooLargeError(
             f"the graph has {len(shown)} values to draw, more than max_nodes={max_nodes}; "
-            f"{advice}raise the limit: draw(root, max_nodes={len(shown)})"
+            f"{advice}raise the limit: draw(root, max_nodes={len(shown)})",
+            count=len(shown), max_nodes=max_nodes,
         )
     b = _Builder(root, f, grads, backward, float(upstream))
-    param_set, input_set = set(params), set(inputs)
+    b.names = {**input_names, **param_names}
+    model_params = _neuron_parameters() if any(not v.parents for v in shown) else set()
 
     def kind(v: Value) -> str:
         if v is root:
@@ -361,13 +402,15 @@ def draw(
             return "constant"
         if v.parents:
             return "intermediate"
-        if v in param_set:
+        if v in param_names:
             return "parameter"
-        if v in input_set:
+        if v in input_names:
             return "input"
-        if param_set and input_set:
+        if v in model_params:
+            return "parameter"
+        if param_names and input_names:
             return "variable"
-        return "input" if not input_set else "parameter"
+        return "input" if not input_names else "parameter"
 
     # nodes and edges, in topological order
     op_count = 0
@@ -408,7 +451,36 @@ def draw(
                    fontsize="10", label=f"grad {graphviz.escape(f(b.upstream))}")
     if legend:
         _add_legend(graph, b)
-    return Drawing(graph, values=len(shown), ops=op_count, calls=len(call_ids), clusters=len(b.cluster_names))
+    return Drawing(graph, values=len(shown), ops=op_count, calls=len(call_ids), clusters=len(b.cluster_names),
+                   text=lambda: tree(root, fmt=f, grads=grads))
+
+
+def _leaves(given: Any, what: str) -> dict[Value, str]:
+    """``inputs=`` or ``params=`` as ``{Value: name to show ("" for its own label)}``."""
+    if isinstance(given, Value):
+        return {given: ""}
+    if isinstance(given, Mapping):
+        pairs = [(v, str(k)) for k, v in given.items()]
+    elif callable(getattr(given, "parameters", None)):  # an nn Module
+        pairs = [(v, "") for v in given.parameters()]
+    elif isinstance(given, str | bytes):
+        raise TypeError(f"{what} must be Values, a dict of name -> Value or an nn Module, not a string")
+    else:
+        try:
+            pairs = [(v, "") for v in given]
+        except TypeError:
+            raise TypeError(f"{what} must be Values, a dict of name -> Value or an nn Module, "
+                            f"not {type(given).__name__}") from None
+    for v, _ in pairs:
+        if not isinstance(v, Value):
+            raise TypeError(f"{what} must hold Values, not {type(v).__name__} ({v!r:.40})")
+    return dict(pairs)
+
+
+def _neuron_parameters() -> set[Value]:
+    """The weights and biases of every :mod:`microgrannd.nn` neuron alive (none if nn is not in use)."""
+    module = sys.modules.get("microgrannd.nn.module")
+    return module.live_parameters() if module is not None else set()
 
 
 def _add_call(b: _Builder, lay: _Layout, c: Scope, cid: str) -> str:

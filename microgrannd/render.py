@@ -7,7 +7,9 @@ that lays the graph out.  :func:`find_renderer` looks, in this order, for:
    (a path, or a name looked up on ``PATH``);
 2. ``dot`` on ``PATH`` (the system graphviz package);
 3. ``graphviz-pure`` on ``PATH`` or in the running interpreter's scripts
-   folder (the wheel installed by ``pip install "microgrannd[render]"``).
+   folder (the wheel installed by ``pip install graphviz-pure``, which is
+   what the ``render`` extra, ``pip install ".[render]"`` in a checkout,
+   brings).
 
 The version string is never parsed (``graphviz-pure`` prints a different one
 from ``dot``), so nothing here calls ``graphviz.version()``.  When no
@@ -36,9 +38,9 @@ __all__ = [
 ENV_VAR = "MICROGRANND_DOT"
 
 HINT = (
-    'to render pictures, install a graphviz renderer: pip install "microgrannd[render]" '
-    "(the graphviz-pure wheel, any OS), or your system's graphviz package "
-    "(apt install graphviz, brew install graphviz, winget install graphviz), "
+    "to render pictures, install a graphviz renderer: pip install graphviz-pure (any OS; "
+    'in a checkout of microgrannd, pip install ".[render]" brings it), '
+    "or your system's graphviz package (apt install graphviz, brew install graphviz, winget install graphviz), "
     f"or set {ENV_VAR} to the path of a dot program"
 )
 

@@ -6,6 +6,10 @@ in order (``x * x`` lists ``x`` twice).  A node used more than once is shown
 in full the first time, tagged ``[#k]``, and afterwards as a one-line
 reference to that tag, so shared sub-graphs are printed once.
 
+The result is a :class:`TextTree`, a ``str`` that also displays as the
+tree: the last line of a notebook cell, or ``repr``, shows the lines
+themselves rather than a quoted string full of ``\\n``.
+
 The walk is iterative and the indentation stops growing after
 ``max_indent`` levels (deeper lines carry their depth instead), so a chain of
 a million nodes prints in linear time and space.
@@ -23,6 +27,8 @@ Example, for ``y = sigmoid(x)`` at ``x = -1`` before ``backward()``::
 
 from __future__ import annotations
 
+from typing import Any
+
 from microgrannd._view import (
     Formatter,
     drawn_slots,
@@ -35,10 +41,31 @@ from microgrannd._view import (
 from microgrannd.engine import Value
 from microgrannd.walk import toposort
 
-__all__ = ["tree"]
+__all__ = ["TextTree", "tree"]
 
 UNICODE = ("├── ", "└── ", "│   ", "    ")
 ASCII = ("|-- ", "`-- ", "|   ", "    ")
+
+
+class TextTree(str):
+    """The text of :func:`tree`: a ``str`` in every way, shown as its lines.
+
+    ``repr`` is the text itself, so an interactive session or a notebook cell
+    displays the tree rather than a quoted string; ``print`` and every string
+    method work as for any ``str``.
+    """
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return str.__str__(self)
+
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
+        """IPython's display: the lines, as they are."""
+        for k, line in enumerate(str.__str__(self).split("\n")):
+            if k:
+                p.break_()
+            p.text(line)
 
 
 def tree(
@@ -48,8 +75,8 @@ def tree(
     grads: bool | str = "auto",
     ascii: bool = False,
     max_indent: int = 40,
-) -> str:
-    """Return the graph under ``root`` as an indented text tree.
+) -> TextTree:
+    """Return the graph under ``root`` as an indented text tree (a :class:`TextTree`, a ``str``).
 
     Args:
         root: the output node.
@@ -115,4 +142,4 @@ def tree(
             child_head = rest + (last if is_last else tee) if grow else rest
             child_rest = rest + (blank if is_last else bar) if grow else rest
             stack.append((v.parents[slots[k]], child_head, child_rest, depth + 1))
-    return "\n".join(lines)
+    return TextTree("\n".join(lines))

@@ -121,7 +121,7 @@ def test_shopping_graph_counts_and_gradients() -> None:
     dot = parse(draw(price).source)
     assert (len(dot.values()), len(dot.ops()), len(dot.edges)) == (5, 2, 6)
     text = " ".join(dot.nodes.values())
-    # seed example 1: d price / d apple = 2.2, d count = 110, d tax = 200
+    # the shopping example: d price / d apple = 2.2, d count = 110, d tax = 200
     for expected in ("grad 2.2<", "grad 110<", "grad 200<", "data 220<"):
         assert expected in text
 
