@@ -77,7 +77,10 @@ def draw(init: Init, nin: int, rng: random.Random) -> tuple[list[float], float]:
     """Draw one neuron's ``nin`` weights and its bias with the scheme ``init``."""
     if callable(init):
         w, b = init(nin, rng)
-        return [float(x) for x in w], float(b)
+        weights = [float(x) for x in w]
+        if len(weights) != nin:
+            raise ValueError(f"init returned {len(weights)} weights for a neuron of nin={nin}")
+        return weights, float(b)
     try:
         return INITS[init](nin, rng)
     except KeyError:

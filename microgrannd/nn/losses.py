@@ -15,6 +15,7 @@ nothing overflows.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
 from typing import Any
 
@@ -72,16 +73,35 @@ def _log_clamped(p: Any) -> Any:
     return functions.log(functions.relu(p - _FLOOR) + _FLOOR)
 
 
+def _check_probability(p: Any) -> None:
+    """Refuse a probability outside [0, 1], where its number can be read (not while tracing)."""
+    if isinstance(p, Value):
+        if is_tracing():
+            return
+        x = p.data
+    elif isinstance(p, numbers.Real) and not isinstance(p, bool):
+        x = float(p)
+    else:
+        return  # not a number: the arithmetic below refuses it
+    if not 0.0 <= x <= 1.0:  # NaN fails this too
+        raise ValueError(f"binary_cross_entropy: prob must be a probability in [0, 1], not {x!r} "
+                         "(for a score before the sigmoid, use binary_cross_entropy_with_logits)")
+
+
 @composite("binary_cross_entropy")
 def binary_cross_entropy(prob: Any, target: Any) -> Any:
     """Mean of ``-(t log p + (1 - t) log(1 - p))`` for probabilities ``p`` in [0, 1].
 
     Each log is clamped at -100 (so ``p = 0`` or ``1`` gives a large finite
-    loss, not an error).  Prefer :func:`binary_cross_entropy_with_logits` on the
-    score before the sigmoid: it is exact where this one saturates.
+    loss, not an error).  A probability outside [0, 1] (or NaN) is a
+    ``ValueError``, as in PyTorch; inside :func:`microgrannd.compile`'s trace
+    the numbers cannot be read, so the check is left to the eager calls.
+    Prefer :func:`binary_cross_entropy_with_logits` on the score before the
+    sigmoid: it is exact where this one saturates.
     """
     terms = []
     for p, t in _pairs(prob, target):
+        _check_probability(p)
         terms.append(-(t * _log_clamped(p) + (1.0 - t) * _log_clamped(1.0 - p)))
     return _mean(terms)
 

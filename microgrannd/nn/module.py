@@ -4,11 +4,18 @@ The API follows micrograd's ``nn`` (its demo code runs unchanged against
 this module): a neuron computes ``activation(sum(w_i * x_i) + b)``, a layer is
 a list of neurons, an MLP a list of layers whose last one is linear.  A layer
 or network with one output returns a Value, with several a list.
+
+Sizes, inputs and probabilities are checked where they are given: a wrong
+one is a ``TypeError`` or ``ValueError`` that names the argument and says
+what was expected.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+import numbers
+import operator
+import weakref
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from microgrannd import functions
@@ -28,6 +35,48 @@ ACTIVATIONS: dict[str, Callable[[Value], Value]] = {
     "softplus": functions.softplus,
 }
 """Activations by name; ``None`` or ``"linear"`` means none."""
+
+_NEURONS: weakref.WeakSet[Neuron] = weakref.WeakSet()
+
+
+def live_parameters() -> set[Value]:
+    """The weights and biases of every :class:`Neuron` alive (:func:`~microgrannd.draw` colours them as parameters)."""
+    return {p for n in list(_NEURONS) for p in n.parameters()}
+
+
+def _size(n: Any, what: str, minimum: int) -> int:
+    """``n`` as an int of at least ``minimum``, or an error naming ``what``."""
+    if isinstance(n, bool):
+        raise TypeError(f"{what} must be an int, not a bool")
+    try:
+        k = operator.index(n)
+    except TypeError:
+        raise TypeError(f"{what} must be an int, not {type(n).__name__}") from None
+    if k < minimum:
+        raise ValueError(f"{what} must be {minimum} or more, not {k}")
+    return k
+
+
+def _probability(p: Any, what: str) -> float:
+    """``p`` as a float in [0, 1], or an error naming ``what``."""
+    if isinstance(p, bool) or not isinstance(p, numbers.Real):
+        raise TypeError(f"{what} must be a probability (a number in [0, 1]), not {type(p).__name__}")
+    value = float(p)
+    if not 0.0 <= value <= 1.0:  # NaN fails this too
+        raise ValueError(f"{what} must be a probability in [0, 1], not {p}")
+    return value
+
+
+def _inputs(x: Any, nin: int, who: str) -> Sequence[Any]:
+    """``x`` as a sequence of exactly ``nin`` inputs, or a ValueError naming ``x``."""
+    try:
+        n = len(x)
+    except TypeError:
+        x = list(x) if isinstance(x, Iterable) else [x]
+        n = len(x)
+    if n != nin:
+        raise ValueError(f"x must hold {nin} input{'' if nin == 1 else 's'} for {who}, not {n}")
+    return x
 
 
 def _resolve(activation: Activation) -> tuple[str, Callable[[Value], Value] | None]:
@@ -102,14 +151,18 @@ class Neuron(Module):
         rng: RngLike = None,
         bias: bool = True,
     ) -> None:
+        nin = _size(nin, "nin", 0)
+        self._name, self._act = _resolve(activation if nonlin else None)
         w, b = draw(init, nin, get_rng(rng))
         self.w = [Value(x) for x in w]
         self.b: Value | None = Value(b) if bias else None
         self.nonlin = nonlin
-        self._name, self._act = _resolve(activation if nonlin else None)
+        _NEURONS.add(self)
 
     def __call__(self, x: Sequence[Any]) -> Value:
-        """The neuron's output for the inputs ``x`` (Values or numbers)."""
+        """The neuron's output for the inputs ``x`` (Values or numbers, exactly ``nin`` of them)."""
+        if type(x) is not list or len(x) != len(self.w):
+            x = _inputs(x, len(self.w), f"a Neuron({len(self.w)})")
         terms = (wi * xi for wi, xi in zip(self.w, x, strict=True))
         act = sum(terms, self.b) if self.b is not None else sum(terms, 0.0)
         if not isinstance(act, Value):  # no weights and no bias
@@ -129,11 +182,14 @@ class Layer(Module):
     """``nout`` neurons reading the same ``nin`` inputs (keyword arguments go to each Neuron)."""
 
     def __init__(self, nin: int, nout: int, **kwargs: Any) -> None:
+        self.nin = _size(nin, "nin", 0)
+        nout = _size(nout, "nout", 1)
         rng = get_rng(kwargs.pop("rng", None))
-        self.neurons = [Neuron(nin, rng=rng, **kwargs) for _ in range(nout)]
+        self.neurons = [Neuron(self.nin, rng=rng, **kwargs) for _ in range(nout)]
 
     def forward(self, x: Sequence[Any]) -> list[Value]:
         """The outputs as a list, whatever their number."""
+        x = _inputs(x, self.nin, f"a Layer({self.nin}, {len(self.neurons)})")
         return [n(x) for n in self.neurons]
 
     def __call__(self, x: Sequence[Any]) -> Value | list[Value]:
@@ -151,9 +207,7 @@ class Dropout(Module):
     """
 
     def __init__(self, p: float = 0.5, *, rng: RngLike = None) -> None:
-        if not 0.0 <= p <= 1.0:
-            raise ValueError(f"dropout probability must be in [0, 1], got {p}")
-        self.p = float(p)
+        self.p = _probability(p, "p")
         self.rng = get_rng(rng)
 
     def __call__(self, x: Sequence[Any]) -> list[Any]:
@@ -173,7 +227,8 @@ class Dropout(Module):
 class MLP(Module):
     """A multi-layer perceptron: ``MLP(nin, nouts, activation="relu")``.
 
-    ``nouts`` lists the layer widths.  Hidden layers use ``activation``
+    ``nin`` is the number of inputs and ``nouts`` lists the layer widths
+    (``[16, 16, 1]``: two hidden layers of 16, one output).  Hidden layers use ``activation``
     (``"relu"``, ``"tanh"``, ``"sigmoid"``, ``"leaky_relu"``, or a callable);
     the last layer uses ``output_activation`` (default: linear).  ``dropout``
     inserts a :class:`Dropout` after every hidden layer.  ``init``, ``rng`` and
@@ -192,7 +247,15 @@ class MLP(Module):
         bias: bool = True,
         dropout: float = 0.0,
     ) -> None:
+        nin = _size(nin, "nin", 0)
+        if isinstance(nouts, str | bytes) or not isinstance(nouts, Iterable):
+            raise TypeError(f"nouts must be a list of layer widths, such as [16, 16, 1], not {type(nouts).__name__}")
+        nouts = [_size(n, f"nouts[{i}]", 1) for i, n in enumerate(nouts)]
+        if not nouts:
+            raise ValueError("nouts must list at least one layer width, such as [16, 16, 1]")
+        dropout = _probability(dropout, "dropout")
         generator = get_rng(rng)
+        self.nin = nin
         sizes = [nin, *nouts]
         last = len(nouts) - 1
         self.layers: list[Layer] = [
@@ -211,7 +274,7 @@ class MLP(Module):
 
     def forward(self, x: Sequence[Any]) -> list[Value]:
         """The outputs as a list, whatever their number."""
-        h = list(x)
+        h = list(_inputs(x, self.nin, f"this MLP (nin={self.nin})"))
         for i, layer in enumerate(self.layers):
             h = layer.forward(h)
             if self.dropouts and i < len(self.dropouts):
