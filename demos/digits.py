@@ -1,4 +1,4 @@
-"""Digits: 5x5 images of 1 to 5, 25-20-20-20-5 ReLU, softmax cross-entropy, noisy variants (seed ex. 5)."""
+"""Digits: 5x5 images of 1 to 5, 25-20-20-20-5 ReLU, softmax cross-entropy, noisy variants."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Gradient check: affine layer, softmax, cross-entropy; backprop vs finite differences (seed example 3)."""
+"""Gradient check: affine layer, softmax, cross-entropy; backprop vs finite differences."""
 
 from __future__ import annotations
 

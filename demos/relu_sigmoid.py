@@ -1,4 +1,4 @@
-"""ReLU and sigmoid backward: the four-node sigmoid graph, and decomposed equals fused (seed example 2)."""
+"""ReLU and sigmoid backward: the four-node sigmoid graph, and decomposed equals fused."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Shopping with a computational graph: multiply and add nodes pass gradients back (seed example 1)."""
+"""Shopping with a computational graph: multiply and add nodes pass gradients back."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Vanishing gradients: a 10-layer XOR network with sigmoid, tanh, relu and leaky relu (seed example 4)."""
+"""Vanishing gradients: a 10-layer XOR network with sigmoid, tanh, relu and leaky relu."""
 
 from __future__ import annotations
 

@@ -32,7 +32,7 @@ def describe(path: Path) -> str:
 
 
 def find_demos(folder: Path) -> dict[str, Path]:
-    """Demo name -> file, in the order of the seed examples then by name (files starting with _ skipped)."""
+    """Demo name -> file, in the order of the worked examples, then by name (files starting with _ skipped)."""
     found = {p.stem: p for p in folder.glob("*.py") if not p.stem.startswith("_")}
     rank = {name: i for i, name in enumerate(ORDER)}
     return {n: found[n] for n in sorted(found, key=lambda n: (rank.get(n, len(ORDER)), n))}

@@ -34,7 +34,7 @@ def neuron() -> Drawing:
 
 
 def sigmoid() -> Drawing:
-    """The four primitive nodes of sigmoid, in a cluster, after backward (seed example 2, x = -1)."""
+    """The four primitive nodes of sigmoid, in a cluster, after backward (the sigmoid example, x = -1)."""
     x = Value(-1.0, "x")
     y = mg.sigmoid(x)
     y.label = "y"
@@ -43,7 +43,7 @@ def sigmoid() -> Drawing:
 
 
 def sigmoid_backward() -> Drawing:
-    """The backward view of sigmoid at x = -1 with upstream gradient 3 (seed example 2)."""
+    """The backward view of sigmoid at x = -1 with upstream gradient 3 (the sigmoid example)."""
     x = Value(-1.0, "x")
     y = mg.sigmoid(x)
     y.label = "y"
@@ -59,7 +59,7 @@ def sigmoid_collapsed() -> Drawing:
 
 
 def shopping() -> Drawing:
-    """Seed example 1: 2 apples at 100 each, tax 1.1, with gradients."""
+    """The shopping example: 2 apples at 100 each, tax 1.1, with gradients."""
     apple, count, tax = Value(100.0, "apple"), Value(2.0, "count"), Value(1.1, "tax")
     price = apple * count * tax
     price.label = "price"
@@ -68,7 +68,7 @@ def shopping() -> Drawing:
 
 
 def shopping_oranges() -> Drawing:
-    """Seed example 1, second part: plus 3 oranges at 150, with gradients."""
+    """The shopping example, second part: plus 3 oranges at 150, with gradients."""
     apple, apples = Value(100.0, "apple"), Value(2.0, "apples")
     orange, oranges = Value(150.0, "orange"), Value(3.0, "oranges")
     tax = Value(1.1, "tax")
