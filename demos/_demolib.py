@@ -12,7 +12,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-PLOT_HINT = 'plots need matplotlib: pip install "microgrannd[demos]"'
+PLOT_HINT = 'plots need matplotlib: pip install matplotlib (or, in a checkout, pip install ".[demos]")'
 
 
 def parser(name: str, description: str, seed: int = 0) -> argparse.ArgumentParser:

@@ -76,6 +76,6 @@ def need_renderer() -> str:
         found = None
     if found is None:
         if os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no"):
-            pytest.fail('CI must install a graphviz renderer (pip install "microgrannd[render]")')
+            pytest.fail('CI must install a graphviz renderer (pip install ".[render]" in the checkout)')
         pytest.skip("no graphviz renderer installed")
     return found
