@@ -1,6 +1,6 @@
 """Regression tests for the engine's trust guarantees.
 
-Each test pins one promise of the rewritten core: an interrupted backward leaves the
+Each test pins one promise of the core: an interrupted backward leaves the
 graph usable, nothing silently drops a gradient, NaN and saturation stay honest on
 every path (eager, create_graph, nested grad, compiled), the compiler refuses branches
 it cannot see and touches nothing it does not own, and inputs follow one policy.
