@@ -103,8 +103,9 @@ def backprop(root: Any, seed: Any = 1.0, *, create_graph: bool = False, fields: 
 
     With ``fields=True`` the gradients go into ``grad`` instead: interior nodes
     are recomputed, leaves accumulate, and an interruption (Ctrl-C) restores
-    every leaf's gradient (a constant's is scratch: nothing reads it).  First order, that runs on floats by an
-    arity-unrolled fast path.  Nodes that receive nothing may be missing.
+    every leaf's gradient (a constant's is scratch: nothing reads it).  First
+    order, that runs on floats by an arity-unrolled fast path.  Nodes that
+    receive nothing may be missing.
     """
     if current_mode().node_type is not None:
         create_graph = True  # traced numbers stay traced
