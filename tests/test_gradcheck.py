@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import math
+import pickle
 import re
 import subprocess
 import sys
@@ -18,7 +20,11 @@ import microgrannd as mg
 from microgrannd import PRIMITIVES, Primitive, Value, apply
 from microgrannd.ops import primitive
 from microgrannd.testing import (
+    ORACLES,
+    PATHS,
     GradcheckError,
+    GradcheckReport,
+    Gradient,
     NumericallyUnreliable,
     check_grad,
     check_grad2,
@@ -93,12 +99,16 @@ def test_wrong_rule_raises_gradcheck_error_naming_everything(register):
     message = str(info.value)
     assert "my_function" in message
     assert "(1.5, 0.25)" in message
-    # analytic 2 * 1.5**2, numeric about 3 * 1.5**2
-    found = re.search(r"input 0 \[backward\]: analytic 4\.5, numeric (\S+),", message)
+    # analytic 2 * 1.5**2, numeric about 3 * 1.5**2, the same on every path
+    found = re.search(r"input 0 \[backward, gradients, create_graph\]: analytic 4\.5, numeric (\S+),", message)
     assert found and abs(float(found.group(1)) - 6.75) < 1e-9, message
-    assert "input 0 [gradients]" in message
     assert "difference 2.25" in message and "tolerance" in message
     assert "input 1" not in message  # only mismatched inputs are listed
+    # which oracles disagreed, and which node's rule is wrong, at which input
+    assert "oracles: finite differences: disagrees; Taylor remainder: disagrees" in message
+    assert "cube_wrong(1.5), input 0: the rule gives 4.5 on floats and 4.5 on Values" in message
+    assert "cube_wrong's rule is wrong on floats and on Values" in message
+    assert info.value.report.failed == ("backward", "gradients", "create_graph")
 
 
 def test_wrong_derivative_near_a_kink_is_still_wrong(register):
@@ -109,6 +119,39 @@ def test_wrong_derivative_near_a_kink_is_still_wrong(register):
         check_grad(lambda x: apply("relu2", x), [1.0])
     with pytest.raises(GradcheckError):
         check_grad(lambda x: apply("relu2", x), [1e-3])
+
+
+def test_a_rule_wrong_on_values_only_is_caught_at_first_order(register):
+    # right on floats (backward), wrong when the rule runs on Values (create_graph, grad of grad)
+    rule = lambda a, out: (3.0 * a * a if type(a) is float else 3.0 * a * a + 1e-3,)
+    register(Primitive(name="cube_v", arity=1, forward=lambda a: a**3, derivatives=rule, symbol="c"))
+    f = lambda x: apply("cube_v", x)
+    for check in (check_grad, check_grad2):
+        with pytest.raises(GradcheckError) as info:
+            check(f, [1.5])  # not NumericallyUnreliable("kink"): values and stencil are computed alike
+        message = str(info.value)
+        assert "input 0 [create_graph]" in message and "[backward vs create_graph]" in message
+        assert "cube_v's rule is wrong on Values" in message
+
+
+def test_grad_on_values_and_on_floats_must_agree(register):
+    # the rule is wrong on Values by 1%: grad(f) on Values differs from grad(f) on floats
+    rule = lambda a, out: (3.0 * a * a if type(a) is float else 1.01 * 3.0 * a * a,)
+    register(Primitive(name="cube_w", arity=1, forward=lambda a: a**3, derivatives=rule, symbol="c"))
+    first = mg.grad(lambda x: apply("cube_w", x))
+    with pytest.raises(GradcheckError, match=r"value \[Values vs floats\]"):
+        check_grad(first, [0.8])
+    # a function of the user's that computes something else on floats
+    with pytest.raises(GradcheckError, match=r"value \[Values vs floats\]: 2.0 on Values, 2.5 on floats"):
+        check_grad(lambda x: x * 2.0 if isinstance(x, Value) else x * 2.5, [1.0])
+
+
+def test_check_grad2_checks_the_first_derivative_too(register):
+    # 1.01 times too large: its own derivative agrees with the engine's second derivative
+    register(Primitive(name="cube_x", arity=1, forward=lambda a: a**3,
+                       derivatives=lambda a, out: (1.01 * 3.0 * a * a,), symbol="c"))
+    with pytest.raises(GradcheckError, match="derivatives disagree"):
+        check_grad2(lambda x: apply("cube_x", x), [1.5])
 
 
 def test_second_order_rule_that_is_not_plain_arithmetic(register):
@@ -122,7 +165,11 @@ def test_second_order_rule_that_is_not_plain_arithmetic(register):
     check_grad(f, [0.7])
     with pytest.raises(GradcheckError) as info:
         check_grad2(f, [0.7])
-    assert "grad(" in str(info.value) and "0.7" in str(info.value)
+    message = str(info.value)
+    assert "grad(" in message and "0.7" in message
+    # the rule is named: its result on Values does not differentiate to the rule's own slope
+    assert "cube_frozen(0.7): the derivative of the rule's entry 0 with respect to input 0 is 0.0 on Values" in message
+    assert "cube_frozen's rule on Values does not carry its own derivative" in message
 
 
 # --- points where finite differences cannot decide
@@ -204,6 +251,114 @@ def test_works_without_hypothesis():
     assert result.stdout.strip() == "ok", result.stderr
 
 
+# --- the oracles and the report
+
+
+def test_the_report_says_which_oracles_agreed():
+    grads = check_grad(lambda x, y: mg.tanh(x * y) + mg.exp(x), [0.3, -0.7])
+    assert grads == tuple(grads) and type(grads) is Gradient  # a tuple, as before
+    report = grads.report
+    assert isinstance(report, GradcheckReport) and report.gradient == tuple(grads)
+    assert report.agreed == list(ORACLES) and report.paths == PATHS and report.failed == ()
+    slope = float(re.search(r"h\^(\S+)\)", report.oracles["Taylor remainder"]).group(1))
+    assert 1.8 < slope < 2.3  # the remainder shrinks as h²
+    text = str(report)
+    assert all(name in text for name in ORACLES)
+    again = pickle.loads(pickle.dumps(grads))
+    assert again == grads and again.report == report and copy.copy(grads).report == report
+
+
+def test_the_taylor_remainder_of_a_wrong_gradient_shrinks_as_h(register):
+    register(Primitive(name="cube_t", arity=1, forward=lambda a: a**3,
+                       derivatives=lambda a, out: (3.03 * a * a,), symbol="c"))
+    with pytest.raises(GradcheckError) as info:
+        check_grad(lambda x: apply("cube_t", x), [1.2])
+    verdict = info.value.report.oracles["Taylor remainder"]
+    slope = float(re.search(r"h\^(\S+), not h\^2", verdict).group(1))
+    assert verdict.startswith("disagrees") and 0.9 < slope < 1.1
+
+
+def test_the_taylor_remainder_decides_where_finite_differences_are_unstable(register):
+    # next to the pole of 1/x central differences are unstable; a 1% error is still caught
+    recip = PRIMITIVES["reciprocal"]
+    register(Primitive(name="recip_1pc", arity=1, forward=recip.forward,
+                       vjp=lambda g, a, out: (-(g * out) * out * 1.01,), symbol="r"))
+    x = 3e-5
+    with pytest.raises(NumericallyUnreliable) as unreliable:
+        check_grad(mg.reciprocal, [x])  # the right rule: finite differences cannot tell
+    assert unreliable.value.reason == "unstable"
+    with pytest.raises(GradcheckError) as info:
+        check_grad(lambda v: apply("recip_1pc", v), [x])
+    message = str(info.value)
+    assert "Taylor remainder [backward, gradients, create_graph]: the remainder shrinks as h^1" in message
+    assert "finite differences: unreliable; Taylor remainder: disagrees" in message
+
+
+def test_the_adjoint_identity_compares_forward_and_reverse_mode(monkeypatch):
+    import microgrannd.testing.gradcheck as gradcheck
+
+    def skewed_jvp(f, primals, tangents):
+        value, tangent = mg.jvp(f, primals, tangents)
+        return value, tangent * 1.001
+
+    check_grad(lambda x, y: x * mg.sin(y), [0.5, 1.5])
+    monkeypatch.setattr(gradcheck, "jvp", skewed_jvp)
+    with pytest.raises(GradcheckError, match=r"forward/reverse adjoint: mg\.jvp gives J·w = ") as info:
+        check_grad(lambda x, y: x * mg.sin(y), [0.5, 1.5])
+    assert info.value.report.failed == ("forward/reverse adjoint",)
+
+
+def test_forward_mode_overflowing_where_backward_does_not_is_no_false_alarm():
+    # the second derivative of softplus(3x) at -236.5 is about 1e-308; forward over reverse
+    # carries a tangent of 2.4 * exp(709.5), which overflows, while backward keeps it small
+    second = mg.grad(lambda x: mg.softplus(x * 3.0))
+    assert mg.jvp(second, [-236.5], [0.8])[1] == math.inf
+    verdict = check_grad(second, [-236.5]).report.oracles["forward/reverse adjoint"]
+    assert verdict.startswith("agrees") and "along a scaled w" in verdict
+
+
+def test_when_the_rules_are_right_the_message_says_so(monkeypatch):
+    original = Value.backward
+
+    def scaled(self, gradient=1.0, *, create_graph=False):
+        original(self, 1.5 * gradient, create_graph=create_graph)
+
+    monkeypatch.setattr(Value, "backward", scaled)
+    with pytest.raises(GradcheckError) as info:
+        check_grad(lambda x: mg.exp(x) * x, [0.4])
+    message = str(info.value)
+    failed = info.value.report.failed
+    assert "backward" in failed and "gradients" not in failed  # gradients() does not go through backward
+    assert "local rules: 2 of 2 nodes' rules agree with their forward functions" in message
+
+
+def test_a_failing_expression_is_shown_as_code(register):
+    from microgrannd.testing.strategies import Expression, Node, operations
+
+    register(Primitive(name="cube_e", arity=1, forward=lambda a: a**3,
+                       derivatives=lambda a, out: (2.0 * a * a,), symbol="c"))
+    ops = {op.name: op for op in operations()}
+    expr = Expression(1, [Node(ops["cube_e"], (0,)), Node(ops["mul"], (1, 1))], point=(0.7,))
+    with pytest.raises(GradcheckError) as info:
+        check_grad(expr, expr.point)
+    message = str(info.value)
+    assert message.startswith("check_grad(Expression) at inputs (0.7,)")
+    assert "  f as code:\n    v1 = cube_e(x0)\n    v1 * v1\n" in message
+    assert "cube_e(0.7), input 0: the rule gives" in message
+
+
+def test_a_function_that_returns_no_number_gets_a_clear_type_error():
+    def no_return(x):
+        x * 2.0
+
+    for f, what in [(no_return, "None"), (lambda x: "x", "a str ('x')"), (lambda x: (x, x), "a tuple")]:
+        with pytest.raises(TypeError) as info:
+            check_grad(f, [1.0])
+        message = str(info.value)
+        assert what in message and "must return one Value or number" in message
+        assert ("no_return" if f is no_return else "<lambda>") in message
+
+
 # --- the checks beyond the numbers
 
 
@@ -237,6 +392,27 @@ def test_seed_must_scale_the_gradient(monkeypatch):
     monkeypatch.setattr(Value, "backward", ignores_seed)
     with pytest.raises(GradcheckError, match=r"backward seeded with -2.0 gave 3.0, expected -2.0 \* 3.0"):
         check_grad(lambda x: x * 3.0, [1.0])
+
+
+def test_no_false_alarm_at_the_issues_constants():
+    f = lambda x: 3.2956212316547954e-200 * (5.458915783827468e-112 * (5.045419583098643e100 * x))
+    check_grad(f, [1.0])
+
+
+@given(st.integers(-250, -150), st.integers(-322, -309), st.integers(0, 200),
+       st.floats(1.0, 9.99), st.floats(1.0, 9.99), st.floats(1.0, 9.99))
+def test_a_subnormal_gradient_on_the_way_is_no_false_alarm(e1, e12, e3, m1, m2, m3):
+    # the gradient reaching the inner product is c1 * c2, subnormal: its rounding does
+    # not scale with the seed, so backward(-2) is -2 times the gradient only to rounding
+    c1, c2, c3 = m1 * 10.0**e1, m2 * 10.0 ** (e12 - e1), m3 * 10.0**e3
+    check_grad(lambda x: c1 * (c2 * (c3 * x)), [1.0])
+
+
+def test_a_slope_finite_differences_cannot_see_is_no_false_alarm():
+    # cos is even: at x1 = 7e-248 its finite-difference slope is exactly 0, its rule's
+    # -7e-248; the second backward's rounding is bounded by the terms the engine adds
+    f = lambda x0, x1: mg.cos(mg.sin(mg.cos(x1)) / mg.cos(mg.cos(x1)))
+    check_grad(f, [0.0, 6.788768836711356e-248])
 
 
 def test_second_backward_must_accumulate_into_the_inputs(monkeypatch):

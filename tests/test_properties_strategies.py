@@ -10,8 +10,8 @@ from hypothesis import Phase, find, given, settings
 from hypothesis import strategies as st
 
 from microgrannd import PRIMITIVES, Primitive, Value
-from microgrannd.ops import primitive
-from microgrannd.testing import check_grad
+from microgrannd.ops import power, primitive
+from microgrannd.testing import GradcheckError, NumericallyUnreliable, check_grad
 from microgrannd.testing.strategies import (
     MARGIN,
     Const,
@@ -185,3 +185,86 @@ def test_a_new_primitive_enters_the_strategies(new_primitives):
 def test_the_table_is_restored_after_the_test():
     assert "cube" not in PRIMITIVES and "scaled_log" not in PRIMITIVES
     assert "cube" not in {op.name for op in operations()}
+
+
+# --- points are never chosen by the rule under test
+
+
+def _operands(expr: Expression, name: str) -> list[float]:
+    """The first operand of every node applying ``name``, at the expression's point."""
+    values, found = list(expr.point), []
+    for node in expr.nodes:
+        args = [a.value if isinstance(a, Const) else values[a] for a in node.args]
+        if node.op.name == name:
+            found.append(args[0])
+        values.append(node.op.call(*args))
+    return found
+
+
+@pytest.fixture
+def table() -> Iterator[None]:
+    """Restore the primitive table after the test."""
+    before = dict(PRIMITIVES)
+    yield
+    PRIMITIVES.clear()
+    PRIMITIVES.update(before)
+
+
+def test_the_strategies_never_call_a_rule(table):
+    def refuse(a, out):
+        raise AssertionError("a strategy consulted the derivative rule")
+
+    primitive(Primitive(name="cube_spy", arity=1, forward=lambda a: power(a, 3.0), derivatives=refuse, symbol="c"))
+    for strategy in (expressions(), dags(), expressions(focus="cube_spy"), dags(focus="cube_spy")):
+        find(strategy, lambda e: "cube_spy" in e.ops_used and any(x < 0 for x in _operands(e, "cube_spy")),
+             settings=FIND)
+    find(primitive_inputs(PRIMITIVES["cube_spy"]), lambda args: args[0] < 0, settings=FIND)
+
+
+def test_a_rule_that_is_nan_below_zero_is_tested_below_zero(table):
+    primitive(Primitive(name="cube_nan", arity=1, forward=lambda a: power(a, 3.0),
+                        derivatives=lambda a, out: (3.0 * a * a if a >= 0 else math.nan,), symbol="c"))
+    def reveals(e: Expression) -> bool:
+        # cube_nan below zero, where its gradient reaches the output (not behind a closed mask)
+        if not any(x < 0 for x in _operands(e, "cube_nan")):
+            return False
+        try:
+            check_grad(e, e.point, reject_unreliable=False)
+        except GradcheckError:
+            return True
+        except NumericallyUnreliable:
+            return False
+        return False
+
+    for strategy in (expressions(), dags()):
+        expr = find(strategy, reveals, settings=FIND)
+        with pytest.raises(GradcheckError, match="cube_nan's rule is wrong"):
+            check_grad(expr, expr.point)
+
+
+# --- focus on one operation
+
+
+@given(st.one_of(expressions(max_depth=3, focus="log"), dags(max_nodes=4, focus="log")))
+def test_focus_puts_the_operation_in_every_expression(expr):
+    assert "log" in expr.ops_used
+
+
+def test_focus_makes_the_operation_common():
+    def share(e: Expression, name: str) -> float:
+        return sum(n.op.name == name for n in e.nodes) / len(e.nodes)
+
+    shares = []
+
+    @settings(database=None, max_examples=100)
+    @given(dags(focus="sin", max_nodes=8))
+    def collect(e):
+        shares.append(share(e, "sin"))
+
+    collect()
+    assert sum(shares) / len(shares) > 0.3  # about half the operations drawn; some are shifts
+
+
+def test_focus_must_name_an_operation():
+    with pytest.raises(ValueError, match="no operation named 'nope'"):
+        find(expressions(focus="nope"), lambda e: True, settings=FIND)

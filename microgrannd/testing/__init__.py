@@ -1,7 +1,8 @@
-"""Property-testing derivatives: a gradient checker, and hypothesis strategies.
+"""Property-testing derivatives: a gradient checker, a primitive checker, and hypothesis strategies.
 
-``from microgrannd.testing import check_grad`` needs nothing beyond
-microgrannd itself.  The hypothesis strategies live in
+``from microgrannd.testing import check_grad, check_primitive`` needs nothing
+beyond microgrannd itself (``check_primitive``'s random expressions use
+hypothesis when it is installed).  The hypothesis strategies live in
 :mod:`microgrannd.testing.strategies` and need the ``testing`` extra
 (``pip install microgrannd[testing]``).
 """
@@ -9,19 +10,30 @@ microgrannd itself.  The hypothesis strategies live in
 from microgrannd.testing.gradcheck import (
     DEFAULT_ATOL,
     DEFAULT_RTOL,
+    ORACLES,
+    PATHS,
     GradcheckError,
+    GradcheckReport,
+    Gradient,
     NumericallyUnreliable,
     check_grad,
     check_grad2,
     numerical_grad,
 )
+from microgrannd.testing.primitive import PrimitiveCheck, check_primitive
 
 __all__ = [
     "DEFAULT_ATOL",
     "DEFAULT_RTOL",
+    "ORACLES",
+    "PATHS",
     "GradcheckError",
+    "GradcheckReport",
+    "Gradient",
     "NumericallyUnreliable",
+    "PrimitiveCheck",
     "check_grad",
     "check_grad2",
+    "check_primitive",
     "numerical_grad",
 ]

@@ -19,7 +19,9 @@ primitive's ``arity``, ``constant_args`` and ``valid`` predicate are used:
 constant inputs (such as ``pow``'s exponent) are drawn from
 :func:`constants`; an operand that is outside the domain, too close to its
 edge, or where the operation is too steep, is shifted by a constant
-(``log(x0 + 1.5)``).
+(``log(x0 + 1.5)``).  Points are chosen with the domain (``valid``) and the
+forward functions alone, never with a derivative rule: a rule that is wrong
+for ``x < 0`` meets inputs below zero.
 """
 
 from __future__ import annotations
@@ -54,7 +56,7 @@ __all__ = [
 
 # Guards applied to every operation at the generated point.
 MARGIN = 0.05  # an operand may move by this much (times max(1, |x|)) and stay valid
-MAX_SLOPE = 1e3  # bound on local derivatives (and slopes between probes)
+MAX_SLOPE = 1e3  # bound on slopes of the forward functions (by finite differences)
 MAX_VALUE = 1e4  # bound on every intermediate value
 _SHIFT_TARGETS = (1.0, 0.5, -1.0, 2.0, -0.5, 1.5, -2.0)
 
@@ -103,7 +105,9 @@ class Operation:
 
     ``call`` accepts Values or floats (mixing them is fine); ``valid`` and
     ``derivatives`` are the primitive's (``None`` for composites, whose
-    domains are those of the primitives they are made of).  ``template``
+    domains are those of the primitives they are made of).  The strategies
+    choose points with ``valid`` and ``call`` only, never with
+    ``derivatives``.  ``template``
     shows how the node prints: ``"{0} + {1}"``, or ``None`` for a call
     ``name(args)``; ``precedence`` is used to parenthesise.
     """
@@ -175,6 +179,24 @@ def _composites() -> list[Operation]:
         Operation("sigmoid", 1, sigmoid),
         Operation("leaky_relu", 1, leaky_relu),
     ]
+
+
+def _focus(ops: Sequence[Operation], focus: str | None) -> Operation | None:
+    if focus is None:
+        return None
+    for op in ops:
+        if op.name == focus:
+            return op
+    if focus in PRIMITIVES:
+        return _from_primitive(PRIMITIVES[focus])
+    raise ValueError(f"focus: no operation named {focus!r}")
+
+
+def _draw_operation(draw: st.DrawFn, ops: Sequence[Operation], focus: Operation | None) -> Operation:
+    """An operation: ``focus`` half of the time (if given), otherwise any of ``ops``."""
+    if focus is not None and draw(st.booleans()):
+        return focus
+    return draw(st.sampled_from(ops))
 
 
 def operations(primitives: Sequence[str] | None = None, composites: bool = True) -> list[Operation]:
@@ -323,14 +345,26 @@ def _float_call(op: Operation, args: Sequence[float]) -> float | None:
 
 
 def _steep(op: Operation, args: Sequence[float], y: float) -> bool:
-    if op.derivatives is None:
-        return False
-    try:
-        ds = op.derivatives(*args, y)
-    except (DomainError, ArithmeticError, ValueError, TypeError):
-        return True
-    for j, d in enumerate(ds):
-        if j not in op.constant_args and not (isinstance(d, float) and abs(d) <= MAX_SLOPE):
+    """Is ``op`` steeper than ``MAX_SLOPE`` at ``args``, by central differences of its forward function?
+
+    The derivative rule is never consulted: points are chosen by the domain
+    and the forward function alone, so a rule that is wrong somewhere (NaN
+    for ``x < 0``, say) is tested there too.
+    """
+    for j, x in enumerate(args):
+        if j in op.constant_args:
+            continue
+        delta = 1e-6 * max(1.0, abs(x))
+        sides = []
+        for k in (-1.0, 1.0):
+            probe = list(args)
+            probe[j] = x + k * delta
+            z = _float_call(op, probe)
+            if z is None:
+                return True
+            sides.append((probe[j], z))
+        (x0, y0), (x1, y1) = sides
+        if not abs(y1 - y0) <= MAX_SLOPE * (x1 - x0):
             return True
     return False
 
@@ -464,15 +498,19 @@ def expressions(
     values: st.SearchStrategy[float] | None = None,
     primitives: Sequence[str] | None = None,
     composites: bool = True,
+    focus: str | None = None,
 ) -> Expression:
     """Random expression trees over ``variables`` inputs, with a valid point.
 
     ``max_depth`` bounds the nesting; ``values`` draws the point's
     coordinates (default :func:`reals` in ``[-3, 3]``); ``primitives`` and
-    ``composites`` select the operations (see :func:`operations`).  Use it as
+    ``composites`` select the operations (see :func:`operations`).  With
+    ``focus`` (an operation's name) about half of the nodes apply that
+    operation, and every expression applies it at least once.  Use it as
     ``check_grad(expr, expr.point)``.
     """
     ops = operations(primitives, composites)
+    focused = _focus(ops, focus)
     point = draw(inputs(variables, values))
     builder = _Builder(point)
 
@@ -481,7 +519,7 @@ def expressions(
             if variables and draw(st.integers(0, 4)) != 0:
                 return draw(st.integers(0, variables - 1))
             return Const(draw(constants()))
-        op = draw(st.sampled_from(ops))
+        op = _draw_operation(draw, ops, focused)
         args: list[int | Const] = []
         for k in range(op.arity):
             args.append(Const(draw(constants())) if k in op.constant_args else grow(depth + 1))
@@ -491,7 +529,10 @@ def expressions(
             args[free[0]] = draw(st.integers(0, variables - 1))
         return builder.apply(op, args)
 
-    return _finish(builder, grow(0))
+    expr = _finish(builder, grow(0))
+    if focus is not None:
+        assume(focus in expr.ops_used)
+    return expr
 
 
 @st.composite
@@ -502,21 +543,24 @@ def dags(
     values: st.SearchStrategy[float] | None = None,
     primitives: Sequence[str] | None = None,
     composites: bool = True,
+    focus: str | None = None,
 ) -> Expression:
     """Random expressions whose nodes may be used many times (a DAG).
 
     Each new node applies an operation to any earlier nodes (inputs included),
     so values are shared and gradients must accumulate over several paths in
-    the right order.  The last node is the output.
+    the right order.  The last node is the output.  The parameters are those
+    of :func:`expressions`.
     """
     ops = operations(primitives, composites)
+    focused = _focus(ops, focus)
     point = draw(inputs(variables, values))
     builder = _Builder(point)
     size = draw(st.integers(1, max_nodes))
     result: int | Const = 0
     used: set[int | Const] = set()
     for _ in range(size):
-        op = draw(st.sampled_from(ops))
+        op = _draw_operation(draw, ops, focused)
         available = len(builder.values)
         args: list[int | Const] = []
         for k in range(op.arity):
@@ -539,7 +583,10 @@ def dags(
         if free and all(isinstance(args[k], Const) for k in free):
             args[free[0]] = available - 1  # no constant-only nodes
         result = builder.apply(op, args)
-    return _finish(builder, result)
+    expr = _finish(builder, result)
+    if focus is not None:
+        assume(focus in expr.ops_used)
+    return expr
 
 
 @st.composite
