@@ -21,7 +21,7 @@ from typing import Any
 from microgrannd.modes import _changed, current_mode
 from microgrannd.ops import PRIMITIVES
 
-__all__ = ["toposort", "gradients", "local_derivatives", "vjp", "backprop", "push_tangents"]
+__all__ = ["toposort", "count_nodes", "gradients", "local_derivatives", "vjp", "backprop", "push_tangents"]
 
 _walks = itertools.count(1)  # each walk marks with two fresh numbers: entered, done
 _lock = threading.Lock()  # one marking walk at a time: threads never see each other's marks
@@ -65,6 +65,22 @@ def _order(root: Any, leaves: list[Any] | None = None) -> list[Any]:
 def toposort(root: Any) -> list[Any]:
     """Every node ``root`` depends on, once each, parents before children."""
     return _order(root)
+
+
+def count_nodes(root: Any, limit: int) -> int:
+    """How many nodes ``root`` depends on (itself included), counting no further than ``limit + 1``.
+
+    A size check that costs ``O(limit)``, not ``O(graph)``: the drawing and the
+    explorer refuse a million-node graph without walking it.  It marks nothing.
+    """
+    seen = {id(root)}
+    stack = [root]
+    while stack and len(seen) <= limit:
+        for p in stack.pop().parents:
+            if id(p) not in seen:
+                seen.add(id(p))
+                stack.append(p)
+    return min(len(seen), limit + 1)
 
 
 def local_derivatives(v: Any) -> tuple[float, ...]:
