@@ -233,14 +233,14 @@ def gather(values: Any, index: Any) -> Any:
     if not isinstance(values, list | tuple) or not values:
         got = "an empty sequence" if isinstance(values, list | tuple) else type(values).__name__
         raise TypeError(f"gather: values must be a non-empty list or tuple, not {got}")
+    if not isinstance(index, Value):
+        if isinstance(index, bool) or not isinstance(index, numbers.Integral):
+            raise TypeError(f"gather: the index must be a Value or an int, not {type(index).__name__}")
+        GATHER.check(float(index), *[0.0] * len(values))
+        return values[int(index)]
     if isinstance(values[0], list | tuple):
         width = len(values[0])
         if any(not isinstance(row, list | tuple) or len(row) != width for row in values):
             raise ValueError(f"gather: every row must be a list or tuple of length {width}, as the first")
         return [gather([row[c] for row in values], index) for c in range(width)]
-    if isinstance(index, Value):
-        return record(GATHER, (index, *values))
-    if isinstance(index, bool) or not isinstance(index, numbers.Integral):
-        raise TypeError(f"gather: the index must be a Value or an int, not {type(index).__name__}")
-    GATHER.check(float(index), *[0.0] * len(values))
-    return values[int(index)]
+    return record(GATHER, (index, *values))
