@@ -1,4 +1,4 @@
-"""Trace once, run at the speed of plain floats.
+"""Trace once per structure, run at the speed of plain floats.
 
 ``microgrannd.compile(f, *example_args)`` runs ``f`` once on Values to record
 its graph, then turns the graph into a function of plain floats that computes
@@ -22,6 +22,14 @@ Two back ends run the recorded graph (``method=``):
   the code-generation limit.
 
 Both give the numbers the engine gives, a zero gradient sending nothing back.
+
+**One trace per structure.** A call whose arguments have another structure
+(:func:`~microgrannd.compile.trace.key`: list lengths, nesting, and the
+values of static int/bool/str/None arguments) traces ``f`` again; the
+compiled versions are kept in a bounded LRU cache (:data:`CACHE_SIZE`,
+:meth:`Compiled.cache_info`).  Without example arguments, the first call
+traces.  A number that selects (a token id) stays data with
+:func:`microgrannd.gather`.
 
 **Arguments.** Each argument is a number, a Value, or a (nested) list or
 tuple of them; every number or Value in them is an input.  Values that ``f``
