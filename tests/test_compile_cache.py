@@ -74,7 +74,7 @@ def test_a_static_int_is_part_of_the_key_and_may_steer_python() -> None:
             y = -y
         return y + 1.0 if flag else y
 
-    c = mg.compile(f)
+    c = mg.compile(f, static_argnums=1)
     for power, mode, flag in [(2, "pos", True), (3, "pos", True), (2, "neg", False), (2, "pos", True),
                               (3, "pos", True), (2, "neg", True)]:
         value, grads = c(1.5, power, mode, flag, None)
@@ -83,7 +83,18 @@ def test_a_static_int_is_part_of_the_key_and_may_steer_python() -> None:
         assert grads[1:] == (None, None, None, None)  # static arguments get no gradient
     assert c.cache_info()[:2] == (2, 4)
     # 1 and True hash alike, but are different keys
-    assert key((1,)) != key((True,)) and key((2.0,)) == key((Value(3.0),))
+    assert key((1,), (0,)) != key((True,)) and key((2.0,)) == key((Value(3.0),))
+
+
+def test_an_int_is_a_number_unless_declared_static() -> None:
+    c = mg.compile(lambda x, n: x * n)
+    for n in (2, 3, 4):
+        assert c(1.5, n) == (1.5 * n, (float(n), 1.5))  # n is an input: it has a gradient
+    assert c.cache_info()[:2] == (2, 1)  # one trace serves every n
+    with pytest.raises(TypeError, match="static argument #1 must be hashable"):
+        mg.compile(lambda x, xs: x, static_argnums=1)(1.0, [1.0])
+    with pytest.raises(ValueError, match="static_argnums"):
+        mg.compile(lambda x: x, static_argnums=-1)
 
 
 def test_numbers_inside_lists_are_inputs_even_ints() -> None:

@@ -102,9 +102,10 @@ class _Trace:
     """One argument structure's trace, compiled."""
 
     def __init__(self, f: Callable[..., Any], args: tuple[Any, ...], argnums: Any, method: str,
-                 codegen_limit: int) -> None:
+                 codegen_limit: int, static_argnums: tuple[int, ...] = ()) -> None:
         t0 = time.perf_counter()
-        self.specs: list[Spec] = [spec(a, f"#{i}", top=True) for i, a in enumerate(args)]
+        self.specs: list[Spec] = [spec(a, f"#{i}", top=True, declared=i in static_argnums)
+                                  for i, a in enumerate(args)]
         n = len(args)
         if argnums is None:
             self.argnums: tuple[int, ...] = tuple(range(n))
@@ -156,9 +157,9 @@ class Compiled:
 
     **The cache.** Each call's arguments have a structure (:func:`key`): how
     many there are, the nesting and lengths of lists and tuples, and the type
-    and value of each *static* argument (an int, bool, str or None passed
-    directly as an argument: ``f`` receives it as it is and may branch on
-    it).  The first call with a structure traces ``f`` and compiles it (a
+    and value of each *static* argument (one named in ``static_argnums``, or
+    a bool, str or None passed directly as an argument: ``f`` receives it as
+    it is and may loop or branch on it).  The first call with a structure traces ``f`` and compiles it (a
     miss); later calls with that structure run the compiled code (a hit).  The
     ``cache_size`` most recently used structures are kept (LRU);
     :meth:`cache_info` counts hits and misses.  Numbers (inside lists too, ints
@@ -175,7 +176,8 @@ class Compiled:
     """
 
     def __init__(self, f: Callable[..., Any], argnums: Any, method: str,
-                 codegen_limit: int = CODEGEN_MAX_LINES, cache_size: int = CACHE_SIZE) -> None:
+                 codegen_limit: int = CODEGEN_MAX_LINES, cache_size: int = CACHE_SIZE,
+                 static_argnums: int | Sequence[int] = ()) -> None:
         if isinstance(cache_size, bool) or not isinstance(cache_size, int) or cache_size < 1:
             raise ValueError(f"compile: cache_size must be a positive int, not {cache_size!r}")
         self.__name__ = getattr(f, "__name__", "f")
@@ -185,6 +187,10 @@ class Compiled:
         self._method = method
         self._limit = codegen_limit
         self._maxsize = cache_size
+        given = (static_argnums,) if isinstance(static_argnums, int) else tuple(static_argnums)
+        if not all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in given):
+            raise ValueError(f"compile: static_argnums must be non-negative ints, not {static_argnums!r}")
+        self._static = given
         self._cache: OrderedDict[tuple[Any, ...], _Trace] = OrderedDict()
         self._lock = threading.RLock()
         self._hits = self._misses = 0
@@ -193,7 +199,7 @@ class Compiled:
 
     def _trace_for(self, args: tuple[Any, ...]) -> _Trace:
         """The compiled trace for the structure of ``args``, traced now on a miss."""
-        k = key(args)
+        k = key(args, self._static)
         with self._lock:
             t = self._cache.get(k)
             if t is not None:
@@ -201,7 +207,7 @@ class Compiled:
                 self._cache.move_to_end(k)
             else:
                 self._misses += 1
-                t = _Trace(self._f, args, self._argnums, self._method, self._limit)
+                t = _Trace(self._f, args, self._argnums, self._method, self._limit, self._static)
                 self._seconds += t.trace_seconds + t.build_seconds
                 self._cache[k] = t
                 if len(self._cache) > self._maxsize:
@@ -323,12 +329,12 @@ class Compiled:
 
 def compile(f: Callable[..., Any], *example_args: Any, argnums: int | Sequence[int] | None = None,
             method: str = "auto", codegen_limit: int = CODEGEN_MAX_LINES,
-            cache_size: int = CACHE_SIZE) -> Compiled:
+            cache_size: int = CACHE_SIZE, static_argnums: int | Sequence[int] = ()) -> Compiled:
     """Compile ``f`` to plain-float code, once per argument structure.
 
     Args:
         f: a function of numbers/Values (or lists/tuples of them, and static
-            ints, bools, strs or None) returning a scalar (a Value or a number).
+            arguments) returning a scalar (a Value or a number).
         example_args: if given, ``f`` is traced on them now (errors show at
             once); otherwise at the first call.  Later calls with another
             structure (other list lengths, other static values) trace again.
@@ -341,6 +347,11 @@ def compile(f: Callable[..., Any], *example_args: Any, argnums: int | Sequence[i
             graph raises ``ValueError`` rather than exhaust memory.
         cache_size: how many structures' compiled code to keep (default
             :data:`CACHE_SIZE`); the least recently used goes first.
+        static_argnums: the positions of arguments that are not numbers but
+            choose the structure (a layer count, a length): ``f`` receives
+            them as they are, each value is traced once and they get no
+            gradient.  A bool, str or None argument is always static; an int
+            is a number input unless its position is listed here.
 
     Returns:
         A :class:`Compiled` function: ``compiled(*args) -> (value, grads)``,
@@ -351,7 +362,7 @@ def compile(f: Callable[..., Any], *example_args: Any, argnums: int | Sequence[i
     """
     if method not in ("auto", "codegen", "tape"):
         raise ValueError(f"method must be 'auto', 'codegen' or 'tape', not {method!r}")
-    c = Compiled(f, argnums, method, codegen_limit, cache_size)
+    c = Compiled(f, argnums, method, codegen_limit, cache_size, static_argnums)
     if example_args:
         c._trace_for(example_args)
     return c

@@ -69,29 +69,32 @@ class _Static:
         return "STATIC"
 
 
-#: The spec of a static argument: an int, bool, str or None passed directly as
-#: an argument, given to the function as it is and part of the cache key.
+#: The spec of a static argument: a bool, str or None passed directly as an
+#: argument, or an argument named in ``static_argnums``; given to the function
+#: as it is and part of the cache key.
 STATIC = _Static()
 
 
-def is_static(obj: Any) -> bool:
-    """Whether a top-level argument is static: an int (bool included), a str or None."""
-    return obj is None or isinstance(obj, numbers.Integral | str)
+def is_static(obj: Any, declared: bool = False) -> bool:
+    """Whether a top-level argument is static: declared so, or a bool, a str or None (never a number)."""
+    return declared or obj is None or isinstance(obj, bool | str)
 
 
 def _refused(obj: Any, where: str) -> TypeError:
     return TypeError(
         f"compile: argument {where} is a {type(obj).__name__}; arguments must be numbers, Values, "
-        "or lists/tuples of them, or (directly as an argument, not inside a list) an int, bool, str "
-        "or None, which is static (capture anything else by closure)")
+        "or lists/tuples of them, or (directly as an argument, not inside a list) a bool, str "
+        "or None, which is static; declare other static arguments with static_argnums=, "
+        "or capture them by closure")
 
 
-def spec(obj: Any, where: str, top: bool = False) -> Spec:
+def spec(obj: Any, where: str, top: bool = False, declared: bool = False) -> Spec:
     """The shape of argument ``obj``: None for a scalar, else (type, children, all scalar).
 
-    With ``top`` (a whole argument), an int, bool, str or None is :data:`STATIC`.
+    With ``top`` (a whole argument), a bool, str or None, or an argument
+    ``declared`` static, is :data:`STATIC`.
     """
-    if top and is_static(obj):
+    if top and is_static(obj, declared):
         return STATIC
     if isinstance(obj, Value) or (isinstance(obj, numbers.Real) and not isinstance(obj, bool)):
         return None
@@ -116,14 +119,22 @@ def _key(obj: Any, where: str) -> Any:
     raise _refused(obj, where)
 
 
-def key(args: tuple[Any, ...]) -> tuple[Any, ...]:
+def key(args: tuple[Any, ...], static_argnums: tuple[int, ...] = ()) -> tuple[Any, ...]:
     """The structure of a call's arguments, hashable: what a compiled trace depends on.
 
     The number of arguments; for each, whether it is a scalar input (a
     number or a Value: which one does not change the graph), the nesting of
     lists and tuples with their lengths, or a static argument's type and value.
     """
-    return tuple((type(a), a) if is_static(a) else _key(a, f"#{i}") for i, a in enumerate(args))
+    for i in static_argnums:
+        if i < len(args):
+            try:
+                hash(args[i])
+            except TypeError:
+                raise TypeError(f"compile: static argument #{i} must be hashable (it is part of the "
+                                f"cache key), not a {type(args[i]).__name__}") from None
+    return tuple((type(a), a) if is_static(a, i in static_argnums) else _key(a, f"#{i}")
+                 for i, a in enumerate(args))
 
 
 def leaves(obj: Any, s: Spec, out: list[Any]) -> None:
