@@ -9,6 +9,7 @@ primitive nodes.
 
 from __future__ import annotations
 
+import numbers
 from typing import Any, overload
 
 from microgrannd.engine import Value, record
@@ -17,6 +18,7 @@ from microgrannd.ops import (
     ABS,
     COS,
     EXP,
+    GATHER,
     LOG,
     PRIMITIVES,
     RECIPROCAL,
@@ -47,6 +49,7 @@ __all__ = [
     "sqrt",
     "abs",
     "stop_gradient",
+    "gather",
 ]
 
 
@@ -59,7 +62,7 @@ def apply(prim: Primitive | str, *args: Any) -> Any:
     """
     if isinstance(prim, str):
         prim = PRIMITIVES[prim]
-    if len(args) != prim.arity:
+    if prim.arity >= 0 and len(args) != prim.arity:  # (-1: any number, as gather)
         raise TypeError(f"{prim.name} takes {prim.arity} inputs, got {len(args)}")
     for i in prim.constant_args:
         if isinstance(args[i], Value):
@@ -212,3 +215,32 @@ def stop_gradient(x: Any) -> Any:
     function computes it from its inputs at every call.
     """
     return apply(STOP_GRADIENT, x)
+
+
+def gather(values: Any, index: Any) -> Any:
+    """``values[index]``, recorded so that the index can be data: a token id picking a table row.
+
+    ``values`` is a non-empty list or tuple of Values and numbers, or of rows
+    (lists of the same length), and then the result is the row ``values[index]``
+    as a list, one gather per column.  ``index`` is a Value holding an integer
+    from 0 to ``len(values) - 1`` (a node is recorded, so a compiled function
+    takes the index as an input and chooses anew at every call), or a plain
+    int (then it is plain indexing: no node).  The gradient goes to the chosen
+    entry alone (0 to the others); the index gets none: gather is not
+    differentiable in its index.  A non-integer or out-of-range index raises
+    :class:`~microgrannd.DomainError`.
+    """
+    if not isinstance(values, list | tuple) or not values:
+        got = "an empty sequence" if isinstance(values, list | tuple) else type(values).__name__
+        raise TypeError(f"gather: values must be a non-empty list or tuple, not {got}")
+    if not isinstance(index, Value):
+        if isinstance(index, bool) or not isinstance(index, numbers.Integral):
+            raise TypeError(f"gather: the index must be a Value or an int, not {type(index).__name__}")
+        GATHER.check(float(index), *[0.0] * len(values))
+        return values[int(index)]
+    if isinstance(values[0], list | tuple):
+        width = len(values[0])
+        if any(not isinstance(row, list | tuple) or len(row) != width for row in values):
+            raise ValueError(f"gather: every row must be a list or tuple of length {width}, as the first")
+        return [gather([row[c] for row in values], index) for c in range(width)]
+    return record(GATHER, (index, *values))

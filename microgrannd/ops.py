@@ -347,3 +347,46 @@ STOP_GRADIENT = primitive(Primitive(
     vjp=lambda g, a, out: (0.0,),
     symbol="stop", differentiable=False,
 ))
+
+
+# --- gather: a data-dependent choice among any number of inputs (arity -1)
+
+
+def _gather(i: float, *values: float) -> float:
+    """``values[i]``; NaN where ``i`` is not a valid index (a forward never raises)."""
+    k = int(i) if 0 <= i < len(values) else -1  # NaN and inf fail the comparison
+    return values[k] if k == i else math.nan
+
+
+def _gather_vjp(g: Any, i: Any, *rest: Any) -> tuple[Any, ...]:
+    """All of ``g`` to the chosen input, exactly 0.0 to the others, nothing to the index."""
+    n = len(rest) - 1  # rest: the values, then out
+    if type(i) is float:
+        return (0.0, *[g if k == i else 0.0 for k in range(n)])
+    # a Value index (a graph of the derivative): the choice is recorded too, as a
+    # gather of g among zeros, so it is made anew for every index a compiled
+    # function sees, and the derivative can be differentiated again
+    return (0.0, *[GATHER(i, *[g if j == k else 0.0 for j in range(n)]) for k in range(n)])
+
+
+class _Gather(Primitive):
+    """gather's entry: its domain error names the index alone, not every value."""
+
+    def check(self, *inputs: float) -> None:
+        """Raise :class:`DomainError` unless ``inputs[0]`` indexes ``inputs[1:]``."""
+        if not self.valid(*inputs):  # type: ignore[misc]
+            n = len(inputs) - 1
+            raise DomainError(self.name, inputs[:1], f"the index must be an integer from 0 to {n - 1}, "
+                              f"for {n} values" if n else "no values to choose from")
+
+
+#: ``gather(i, v0, v1, ...)`` is ``v_i``: arity -1 means any number of inputs
+#: (the index, then the values).  Its derivative is 1 for the chosen value
+#: and 0 for the others; the index gets none: gather is not differentiable in
+#: its index (it is piecewise constant there, and undefined between integers).
+GATHER = primitive(_Gather(
+    name="gather", arity=-1, forward=_gather,
+    vjp=_gather_vjp,
+    symbol="[i]", domain="an integer index i, 0 <= i < number of values",
+    valid=lambda i, *values: 0 <= i < len(values) and i == int(i),
+))

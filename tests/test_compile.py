@@ -88,7 +88,7 @@ def _sample(prim: Any, rng: random.Random, const: float) -> list[float] | None:
 
 
 @pytest.mark.parametrize("method", METHODS)
-@pytest.mark.parametrize("name", sorted(PRIMITIVES))
+@pytest.mark.parametrize("name", sorted(n for n, p in PRIMITIVES.items() if p.arity >= 0))
 def test_every_primitive_compiles_to_its_rule(name: str, method: str) -> None:
     prim = PRIMITIVES[name]
     rng = random.Random(name)
@@ -120,7 +120,7 @@ def test_every_primitive_compiles_to_its_rule(name: str, method: str) -> None:
             break
 
 
-@pytest.mark.parametrize("name", sorted(PRIMITIVES))
+@pytest.mark.parametrize("name", sorted(n for n, p in PRIMITIVES.items() if p.arity >= 0))
 def test_templates_agree_with_forward_and_derivatives(name: str) -> None:
     """The code the compiler writes for a primitive computes its table entry exactly."""
     prim = PRIMITIVES[name]
@@ -192,12 +192,14 @@ def test_argument_structure_and_argnums() -> None:
     assert gws == [4.0, 4.0, 8.0] and gpair == (6.0, 4.0) and gs == 3.0
     c1 = mg.compile(f, [1.0, 2.0, 3.0], (0.5, 1.5), 2.0, argnums=0)
     assert c1([1.0, 1.0, 2.0], (2.0, 3.0), 4.0) == (value, gws)
-    with pytest.raises(TypeError, match="length 3"):
-        c([1.0, 2.0], (2.0, 3.0), 4.0)
-    with pytest.raises(TypeError, match="arguments"):
+    # another length is another structure: traced again (tests/test_compile_cache.py)
+    assert c([1.0, 2.0], (2.0, 3.0), 4.0) == (5.0 * 2.0 + 12.0, ([4.0, 8.0], (5.0, 4.0), 3.0))
+    with pytest.raises(TypeError, match="argument"):  # f's own error, traced with two arguments
         c([1.0, 2.0, 3.0], (2.0, 3.0))
     with pytest.raises(TypeError, match="str"):
         mg.compile(f, [1.0], (0.5, "a"), 2.0)
+    with pytest.raises(TypeError, match="dict"):
+        c([1.0], (0.5, 1.0), {"s": 2.0})
 
 
 def test_codegen_limit_falls_back_to_the_tape_or_says_so() -> None:

@@ -309,7 +309,7 @@ def test_the_top_level_name_draw_is_the_function() -> None:
 # --- every primitive in the table draws, and the backward view adds up
 
 
-@pytest.mark.parametrize("name", sorted(mg.PRIMITIVES))
+@pytest.mark.parametrize("name", sorted(n for n, p in mg.PRIMITIVES.items() if p.arity >= 0))
 def test_every_primitive_draws_with_its_symbol_and_local_derivatives(name: str) -> None:
     prim = mg.PRIMITIVES[name]
     inputs = [Value(0.5 + 0.25 * i, f"a{i}") for i in range(prim.arity)]

@@ -1,4 +1,4 @@
-"""Trace once, run at the speed of plain floats.
+"""Trace once per structure, run at the speed of plain floats.
 
 ``microgrannd.compile(f, *example_args)`` runs ``f`` once on Values to record
 its graph, then turns the graph into a function of plain floats that computes
@@ -23,6 +23,14 @@ Two back ends run the recorded graph (``method=``):
 
 Both give the numbers the engine gives, a zero gradient sending nothing back.
 
+**One trace per structure.** A call whose arguments have another structure
+(:func:`~microgrannd.compile.trace.key`: list lengths, nesting, and the
+values of static int/bool/str/None arguments) traces ``f`` again; the
+compiled versions are kept in a bounded LRU cache (:data:`CACHE_SIZE`,
+:meth:`Compiled.cache_info`).  Without example arguments, the first call
+traces.  A number that selects (a token id) stays data with
+:func:`microgrannd.gather`.
+
 **Arguments.** Each argument is a number, a Value, or a (nested) list or
 tuple of them; every number or Value in them is an input.  Values that ``f``
 reaches by closure (a model's parameters, say) and that require gradients are
@@ -44,17 +52,20 @@ holds.
 
 from __future__ import annotations
 
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from microgrannd.compile.codegen import TooBig, codegen, forward_template, vjp_templates
 from microgrannd.compile.tape import tape
-from microgrannd.compile.trace import DATA, Spec, TraceError, collect, leaves, rebuild, spec, trace
+from microgrannd.compile.trace import DATA, STATIC, Spec, TraceError, collect, key, leaves, rebuild, spec, trace
 from microgrannd.engine import Value
 from microgrannd.walk import toposort
 
-__all__ = ["CODEGEN_MAX_LINES", "Compiled", "TraceError", "compile", "forward_template", "vjp_templates"]
+__all__ = ["CACHE_SIZE", "CODEGEN_MAX_LINES", "CacheInfo", "Compiled", "TraceError", "compile", "forward_template",
+           "key", "vjp_templates"]
 
 #: Above this many lines of generated code ``method="auto"`` uses the tape:
 #: CPython's compiler needs about 3 KB per line while compiling (micrograd's
@@ -63,23 +74,99 @@ CODEGEN_MAX_LINES = 300_000
 #: Memory the tape back end needs per node, beyond the traced graph (measured
 #: about 300 bytes); checked against the memory available before building.
 TAPE_BYTES_PER_NODE = 400
+#: How many argument structures a compiled function keeps compiled, by
+#: default (least recently used first out).  Each keeps its traced graph and
+#: its code: a 50,000-node trace holds tens of megabytes.
+CACHE_SIZE = 16
 
 # --------------------------------------------------------------------------
 # The compiled function
 
 
+class CacheInfo(NamedTuple):
+    """A compiled function's cache counters (see :meth:`Compiled.cache_info`).
+
+    ``hits + misses`` is the number of calls (the example's trace counts as a
+    miss); every miss traced ``f`` again.  ``compile_seconds`` is the time
+    spent tracing and compiling, over all misses.
+    """
+
+    hits: int
+    misses: int
+    maxsize: int
+    currsize: int
+    compile_seconds: float
+
+
+class _Trace:
+    """One argument structure's trace, compiled."""
+
+    def __init__(self, f: Callable[..., Any], args: tuple[Any, ...], argnums: Any, method: str,
+                 codegen_limit: int, static_argnums: tuple[int, ...] = ()) -> None:
+        t0 = time.perf_counter()
+        self.specs: list[Spec] = [spec(a, f"#{i}", top=True, declared=i in static_argnums)
+                                  for i, a in enumerate(args)]
+        n = len(args)
+        if argnums is None:
+            self.argnums: tuple[int, ...] = tuple(range(n))
+        else:
+            idx = (argnums,) if isinstance(argnums, int) else tuple(argnums)
+            for i in idx:
+                if not -n <= i < n:
+                    raise IndexError(f"argnums {i} out of range for {n} arguments")
+            self.argnums = tuple(i % n for i in idx)
+        root, inputs, captured_leaves, captured = trace(f, args, self.specs)
+        self.trace_seconds = time.perf_counter() - t0
+        self.graph = root
+        self.captured = captured
+        # which input slots get gradients: the selected args' leaves, then captured Values
+        arg_slots: list[range] = []
+        pos = 0
+        for a, s in zip(args, self.specs, strict=True):
+            k: list[Any] = []
+            leaves(a, s, k)
+            arg_slots.append(range(pos, pos + len(k)))
+            pos += len(k)
+        self.arg_slots = arg_slots
+        wrt = [slot for i in self.argnums for slot in arg_slots[i]]
+        wrt += list(range(pos, pos + len(captured)))
+        self.wrt = wrt
+        t1 = time.perf_counter()
+        self.num_nodes, self.source, self.run, self.method = _build(root, inputs + captured_leaves, wrt, method,
+                                                                    codegen_limit)
+        self.build_seconds = time.perf_counter() - t1
+
+    def inputs(self, args: tuple[Any, ...]) -> list[float]:
+        flat: list[float] = []
+        for i, (a, s) in enumerate(zip(args, self.specs, strict=True)):
+            collect(a, s, flat, f"#{i}")
+        for v in self.captured:
+            flat.append(DATA.__get__(v))
+        return flat
+
+
 class Compiled:
-    """A traced function compiled to run on floats.  Made by :func:`compile`.
+    """A function compiled to run on floats, once per argument structure.  Made by :func:`compile`.
 
-    Call it like the original function (same argument structure, numbers or
-    Values) to get ``(value, grads)``: ``grads`` holds, for each argument
-    selected by ``argnums``, its gradient shaped like the argument (a float,
-    or a list/tuple of them); with an int ``argnums`` it is that argument's
-    gradient alone.  :meth:`backward` instead adds the gradients to the
-    ``grad`` of the Values involved and returns the value: a drop-in training
-    step.
+    Call it like the original function to get ``(value, grads)``: ``grads``
+    holds, for each argument selected by ``argnums``, its gradient shaped like
+    the argument (a float, or a list/tuple of them; None for a static
+    argument); with an int ``argnums`` it is that argument's gradient alone.
+    :meth:`backward` instead adds the gradients to the ``grad`` of the Values
+    involved and returns the value: a drop-in training step.
 
-    Attributes:
+    **The cache.** Each call's arguments have a structure (:func:`key`): how
+    many there are, the nesting and lengths of lists and tuples, and the type
+    and value of each *static* argument (one named in ``static_argnums``, or
+    a bool, str or None passed directly as an argument: ``f`` receives it as
+    it is and may loop or branch on it).  The first call with a structure traces ``f`` and compiles it (a
+    miss); later calls with that structure run the compiled code (a hit).  The
+    ``cache_size`` most recently used structures are kept (LRU);
+    :meth:`cache_info` counts hits and misses.  Numbers (inside lists too, ints
+    included) and Values are inputs, never part of the structure: to pick by
+    a number, use :func:`microgrannd.gather`.
+
+    Attributes (of the trace used by the last call, or made from the example):
         graph: the traced output Value (an ordinary graph: draw it, inspect it).
         source: the generated Python (``None`` for the tape back end).
         method: ``"codegen"`` or ``"tape"``.
@@ -88,66 +175,54 @@ class Compiled:
         trace_seconds / build_seconds: time spent tracing and generating.
     """
 
-    def __init__(self, f: Callable[..., Any], args: tuple[Any, ...], argnums: Any, method: str,
-                 codegen_limit: int = CODEGEN_MAX_LINES) -> None:
-        t0 = time.perf_counter()
+    def __init__(self, f: Callable[..., Any], argnums: Any, method: str,
+                 codegen_limit: int = CODEGEN_MAX_LINES, cache_size: int = CACHE_SIZE,
+                 static_argnums: int | Sequence[int] = ()) -> None:
+        if isinstance(cache_size, bool) or not isinstance(cache_size, int) or cache_size < 1:
+            raise ValueError(f"compile: cache_size must be a positive int, not {cache_size!r}")
         self.__name__ = getattr(f, "__name__", "f")
-        self._specs: list[Spec] = [spec(a, f"#{i}") for i, a in enumerate(args)]
-        n = len(args)
-        if argnums is None:
-            self._argnums: tuple[int, ...] = tuple(range(n))
-        else:
-            idx = (argnums,) if isinstance(argnums, int) else tuple(argnums)
-            for i in idx:
-                if not -n <= i < n:
-                    raise IndexError(f"argnums {i} out of range for {n} arguments")
-            self._argnums = tuple(i % n for i in idx)
+        self._f = f
+        self._argnums = argnums
         self._single = isinstance(argnums, int)
-        self._nargs = n
-        root, inputs, captured_leaves, captured = trace(f, args, self._specs)
-        self.trace_seconds = time.perf_counter() - t0
-        self.graph = root
-        self.captured = captured
-        # which input slots get gradients: the selected args' leaves, then captured Values
-        arg_slots: list[range] = []
-        pos = 0
-        for a, s in zip(args, self._specs, strict=True):
-            k: list[Any] = []
-            leaves(a, s, k)
-            arg_slots.append(range(pos, pos + len(k)))
-            pos += len(k)
-        self._arg_slots = arg_slots
-        wrt = [slot for i in self._argnums for slot in arg_slots[i]]
-        wrt += list(range(pos, pos + len(captured)))
-        self._wrt = wrt
-        t1 = time.perf_counter()
-        self.num_nodes, self.source, self._run, self.method = _build(root, inputs + captured_leaves, wrt, method,
-                                                              codegen_limit)
-        self.build_seconds = time.perf_counter() - t1
+        self._method = method
+        self._limit = codegen_limit
+        self._maxsize = cache_size
+        given = (static_argnums,) if isinstance(static_argnums, int) else tuple(static_argnums)
+        if not all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in given):
+            raise ValueError(f"compile: static_argnums must be non-negative ints, not {static_argnums!r}")
+        self._static = given
+        self._cache: OrderedDict[tuple[Any, ...], _Trace] = OrderedDict()
+        self._lock = threading.RLock()
+        self._hits = self._misses = 0
+        self._seconds = 0.0
+        self._last: _Trace | None = None
 
-    @property
-    def compile_seconds(self) -> float:
-        """Tracing plus code generation (and CPython's compile) time."""
-        return self.trace_seconds + self.build_seconds
-
-    def _inputs(self, args: tuple[Any, ...]) -> list[float]:
-        if len(args) != self._nargs:
-            raise TypeError(f"{self.__name__} was compiled with {self._nargs} arguments, got {len(args)}")
-        flat: list[float] = []
-        for i, (a, s) in enumerate(zip(args, self._specs, strict=True)):
-            collect(a, s, flat, f"#{i}")
-        for v in self.captured:
-            flat.append(DATA.__get__(v))
-        return flat
+    def _trace_for(self, args: tuple[Any, ...]) -> _Trace:
+        """The compiled trace for the structure of ``args``, traced now on a miss."""
+        k = key(args, self._static)
+        with self._lock:
+            t = self._cache.get(k)
+            if t is not None:
+                self._hits += 1
+                self._cache.move_to_end(k)
+            else:
+                self._misses += 1
+                t = _Trace(self._f, args, self._argnums, self._method, self._limit, self._static)
+                self._seconds += t.trace_seconds + t.build_seconds
+                self._cache[k] = t
+                if len(self._cache) > self._maxsize:
+                    self._cache.popitem(last=False)
+            self._last = t
+        return t
 
     def __call__(self, *args: Any) -> tuple[float, Any]:
         """Return ``(value, gradients)`` for new inputs (see the class docstring)."""
-        value, g = self._run(self._inputs(args))
+        t = self._trace_for(args)
+        value, g = t.run(t.inputs(args))
         grads: list[Any] = []
         pos = 0
-        for i in self._argnums:
-            part, _ = rebuild(self._specs[i], g, pos)
-            pos += len(self._arg_slots[i])
+        for i in t.argnums:
+            part, pos = rebuild(t.specs[i], g, pos)
             grads.append(part)
         return value, (grads[0] if self._single else tuple(grads))
 
@@ -159,11 +234,14 @@ class Compiled:
         ``f(...).backward()`` would); zero the gradients between steps as
         usual.  Returns the value.
         """
-        value, g = self._run(self._inputs(args))
+        t = self._trace_for(args)
+        value, g = t.run(t.inputs(args))
         k = 0
-        for i in self._argnums:
+        for i in t.argnums:
             a = args[i]
-            s = self._specs[i]
+            s = t.specs[i]
+            if s is STATIC:
+                continue
             if s is None:
                 targets = [a]
             elif s[2]:
@@ -175,25 +253,91 @@ class Compiled:
                 if isinstance(v, Value):
                     v.grad += g[k]
                 k += 1
-        for v in self.captured:
+        for v in t.captured:
             v.grad += g[k]
             k += 1
         return value
 
+    def cache_info(self) -> CacheInfo:
+        """Hits, misses (traces), the cache's bound and size, and the time spent compiling."""
+        with self._lock:
+            return CacheInfo(self._hits, self._misses, self._maxsize, len(self._cache), self._seconds)
+
+    def cache_clear(self) -> None:
+        """Forget every compiled trace and reset the counters."""
+        with self._lock:
+            self._cache.clear()
+            self._hits = self._misses = 0
+            self._seconds = 0.0
+            self._last = None
+
+    def _current(self) -> _Trace:
+        if self._last is None:
+            raise RuntimeError(f"compiled {self.__name__} has not been traced yet: call it first "
+                               "(or give example arguments to compile)")
+        return self._last
+
+    @property
+    def graph(self) -> Value:
+        """The traced output Value of the last call's trace."""
+        return self._current().graph
+
+    @property
+    def source(self) -> str | None:
+        """The generated Python of the last call's trace (None for the tape)."""
+        return self._current().source
+
+    @property
+    def method(self) -> str:
+        """``"codegen"`` or ``"tape"``, for the last call's trace."""
+        return self._current().method
+
+    @property
+    def num_nodes(self) -> int:
+        """Nodes in the last call's traced graph."""
+        return self._current().num_nodes
+
+    @property
+    def captured(self) -> list[Value]:
+        """Values the last call's trace reached by closure (read at every call)."""
+        return self._current().captured
+
+    @property
+    def trace_seconds(self) -> float:
+        """Time spent tracing the last call's structure."""
+        return self._current().trace_seconds
+
+    @property
+    def build_seconds(self) -> float:
+        """Time spent generating and compiling the last call's trace."""
+        return self._current().build_seconds
+
+    @property
+    def compile_seconds(self) -> float:
+        """Tracing plus code generation (and CPython's compile) time of the last call's trace."""
+        return self.trace_seconds + self.build_seconds
+
     def __repr__(self) -> str:
-        return (f"<compiled {self.__name__}: {self.num_nodes} nodes, {self.method}, "
-                f"{len(self._wrt)} gradients, compiled in {self.compile_seconds:.3f} s>")
+        info = self.cache_info()
+        cache = f"{info.currsize} cached, {info.hits} hits, {info.misses} misses"
+        if self._last is None:
+            return f"<compiled {self.__name__}: not traced yet>"
+        t = self._last
+        return (f"<compiled {self.__name__}: {t.num_nodes} nodes, {t.method}, {len(t.wrt)} gradients, "
+                f"compiled in {t.trace_seconds + t.build_seconds:.3f} s; {cache}>")
 
 
 def compile(f: Callable[..., Any], *example_args: Any, argnums: int | Sequence[int] | None = None,
-            method: str = "auto", codegen_limit: int = CODEGEN_MAX_LINES) -> Compiled:
-    """Trace ``f`` on ``example_args`` and compile its graph to plain-float code.
+            method: str = "auto", codegen_limit: int = CODEGEN_MAX_LINES,
+            cache_size: int = CACHE_SIZE, static_argnums: int | Sequence[int] = ()) -> Compiled:
+    """Compile ``f`` to plain-float code, once per argument structure.
 
     Args:
-        f: a function of numbers/Values (or lists/tuples of them) returning a
-            scalar (a Value or a number).
-        example_args: arguments to trace with; the compiled function takes
-            arguments of the same structure (list lengths included).
+        f: a function of numbers/Values (or lists/tuples of them, and static
+            arguments) returning a scalar (a Value or a number).
+        example_args: if given, ``f`` is traced on them now (errors show at
+            once); otherwise at the first call.  Later calls with another
+            structure (other list lengths, other static values) trace again.
         argnums: which arguments get gradients (an int, a sequence, or None
             for all); the others are still inputs, read at every call.
         method: ``"codegen"``, ``"tape"`` or ``"auto"`` (code generation up to
@@ -201,17 +345,27 @@ def compile(f: Callable[..., Any], *example_args: Any, argnums: int | Sequence[i
         codegen_limit: the most lines of generated code (default
             :data:`CODEGEN_MAX_LINES`); ``method="codegen"`` on a larger
             graph raises ``ValueError`` rather than exhaust memory.
+        cache_size: how many structures' compiled code to keep (default
+            :data:`CACHE_SIZE`); the least recently used goes first.
+        static_argnums: the positions of arguments that are not numbers but
+            choose the structure (a layer count, a length): ``f`` receives
+            them as they are, each value is traced once and they get no
+            gradient.  A bool, str or None argument is always static; an int
+            is a number input unless its position is listed here.
 
     Returns:
-        A :class:`Compiled` function: ``compiled(*args) -> (value, grads)`` and
-        ``compiled.backward(*args) -> value``.
+        A :class:`Compiled` function: ``compiled(*args) -> (value, grads)``,
+        ``compiled.backward(*args) -> value`` and ``compiled.cache_info()``.
 
     Raises:
         TraceError: ``f`` branched on (or read) a traced Value's number.
     """
     if method not in ("auto", "codegen", "tape"):
         raise ValueError(f"method must be 'auto', 'codegen' or 'tape', not {method!r}")
-    return Compiled(f, example_args, argnums, method, codegen_limit)
+    c = Compiled(f, argnums, method, codegen_limit, cache_size, static_argnums)
+    if example_args:
+        c._trace_for(example_args)
+    return c
 
 
 # --------------------------------------------------------------------------

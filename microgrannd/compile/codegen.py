@@ -120,7 +120,7 @@ def forward_template(prim: Primitive, consts: tuple[float | None, ...]) -> tuple
     try:
         return _code_of(prim.forward(*_operands(prim, consts))), True
     except Exception:  # any forward that cannot run on symbols is called instead
-        args = ", ".join(f"{{{i}}}" for i in range(prim.arity))
+        args = ", ".join(f"{{{i}}}" for i in range(len(consts)))
         return f"_F_{prim.name}({args})", False
 
 
@@ -130,8 +130,10 @@ def vjp_templates(prim: Primitive, consts: tuple[float | None, ...], seed: bool 
 
     With ``seed`` the upstream gradient is the literal 1.0 (the output's own
     node) and folded away.  None means the rule cannot be written as code and
-    must be called.
+    must be called, as a variadic primitive's (arity -1, gather) always is.
     """
+    if prim.arity < 0:
+        return None
     if prim.vjp_code is not None:
         return tuple(f"({code})" for code in prim.vjp_code)
     try:
@@ -139,7 +141,7 @@ def vjp_templates(prim: Primitive, consts: tuple[float | None, ...], seed: bool 
         codes = tuple(_code_of(c) for c in cs)
     except Exception:
         return None
-    return codes if len(codes) == prim.arity else None
+    return codes if len(codes) == len(consts) else None
 
 
 def namespace() -> dict[str, Any]:
@@ -217,7 +219,7 @@ def codegen(root: Value, forward: list[Value], order: list[Value], inputs: list[
         if codes is None:
             lines.append(f"    _d = _D_{prim.name}({g}, {', '.join(ops)}, {name[v]}) if {g} else "
                          f"({', '.join(['0.0'] * len(ops))},)")
-            codes = tuple(f"_d[{j}]" for j in range(prim.arity))
+            codes = tuple(f"_d[{j}]" for j in range(len(ops)))
         for j, p in enumerate(v.parents):
             if p not in needs or j in prim.constant_args:
                 continue

@@ -27,7 +27,7 @@ from microgrannd import engine, walk
 from microgrannd.engine import Value
 from microgrannd.modes import TraceError, trace_error, tracing
 
-__all__ = ["Spec", "Traced", "TraceError", "collect", "leaves", "rebuild", "spec", "trace", "DATA"]
+__all__ = ["STATIC", "Spec", "Traced", "TraceError", "collect", "key", "leaves", "rebuild", "spec", "trace", "DATA"]
 
 DATA = Value.__dict__["data"]  # the slot descriptor: reads that bypass the guard
 _ENGINE = (vars(engine), vars(walk))  # whose reads of a traced number are the engine computing
@@ -51,32 +51,97 @@ class Traced(Value):
 
     data = property(_get_data, _set_data)
 
+    def __index__(self) -> int:
+        raise trace_error("use as a Python index (list[v], range(v); to pick an entry by a traced "
+                          "index, record the choice with mg.gather(values, index))")
+
 
 # --------------------------------------------------------------------------
 # Arguments: nested lists/tuples of numbers and Values
 
-# A spec is None for a scalar, or (list|tuple, [child specs], all_scalar).
+# A spec is None for a scalar, STATIC for a static argument, or
+# (list|tuple, [child specs], all_scalar).
 Spec = Any
 
 
-def spec(obj: Any, where: str) -> Spec:
-    """The shape of argument ``obj``: None for a scalar, else (type, children, all scalar)."""
+class _Static:
+    def __repr__(self) -> str:
+        return "STATIC"
+
+
+#: The spec of a static argument: a bool, str or None passed directly as an
+#: argument, or an argument named in ``static_argnums``; given to the function
+#: as it is and part of the cache key.
+STATIC = _Static()
+
+
+def is_static(obj: Any, declared: bool = False) -> bool:
+    """Whether a top-level argument is static: declared so, or a bool, a str or None (never a number)."""
+    return declared or obj is None or isinstance(obj, bool | str)
+
+
+def _refused(obj: Any, where: str) -> TypeError:
+    return TypeError(
+        f"compile: argument {where} is a {type(obj).__name__}; arguments must be numbers, Values, "
+        "or lists/tuples of them, or (directly as an argument, not inside a list) a bool, str "
+        "or None, which is static; declare other static arguments with static_argnums=, "
+        "or capture them by closure")
+
+
+def spec(obj: Any, where: str, top: bool = False, declared: bool = False) -> Spec:
+    """The shape of argument ``obj``: None for a scalar, else (type, children, all scalar).
+
+    With ``top`` (a whole argument), a bool, str or None, or an argument
+    ``declared`` static, is :data:`STATIC`.
+    """
+    if top and is_static(obj, declared):
+        return STATIC
     if isinstance(obj, Value) or (isinstance(obj, numbers.Real) and not isinstance(obj, bool)):
         return None
     if isinstance(obj, list | tuple):
         children = [spec(x, f"{where}[{i}]") for i, x in enumerate(obj)]
         return (type(obj), children, all(c is None for c in children))
-    raise TypeError(
-        f"compile: argument {where} is a {type(obj).__name__}; arguments must be numbers, "
-        "Values, or lists/tuples of them (capture anything else by closure)"
-    )
+    raise _refused(obj, where)
+
+
+def _is_scalar(x: Any) -> bool:
+    return type(x) is float or isinstance(x, Value) or (isinstance(x, numbers.Real) and not isinstance(x, bool))
+
+
+def _key(obj: Any, where: str) -> Any:
+    if _is_scalar(obj):
+        return None
+    if isinstance(obj, list | tuple):
+        children = [None if _is_scalar(x) else _key(x, f"{where}[{i}]") for i, x in enumerate(obj)]
+        if not any(children):
+            return (type(obj), len(obj))
+        return (type(obj), tuple(children))
+    raise _refused(obj, where)
+
+
+def key(args: tuple[Any, ...], static_argnums: tuple[int, ...] = ()) -> tuple[Any, ...]:
+    """The structure of a call's arguments, hashable: what a compiled trace depends on.
+
+    The number of arguments; for each, whether it is a scalar input (a
+    number or a Value: which one does not change the graph), the nesting of
+    lists and tuples with their lengths, or a static argument's type and value.
+    """
+    for i in static_argnums:
+        if i < len(args):
+            try:
+                hash(args[i])
+            except TypeError:
+                raise TypeError(f"compile: static argument #{i} must be hashable (it is part of the "
+                                f"cache key), not a {type(args[i]).__name__}") from None
+    return tuple((type(a), a) if is_static(a, i in static_argnums) else _key(a, f"#{i}")
+                 for i, a in enumerate(args))
 
 
 def leaves(obj: Any, s: Spec, out: list[Any]) -> None:
     """Append the scalars of ``obj`` (shaped like ``s``) to ``out``."""
     if s is None:
         out.append(obj)
-    else:
+    elif s is not STATIC:
         for x, c in zip(obj, s[1], strict=True):
             leaves(x, c, out)
 
@@ -94,6 +159,8 @@ def collect(obj: Any, s: Spec, out: list[float], where: str) -> None:
     if s is None:
         out.append(obj if type(obj) is float else _scalar(obj))
         return
+    if s is STATIC:
+        return
     if not isinstance(obj, list | tuple) or len(obj) != len(s[1]):
         n = len(s[1])
         got = f"length {len(obj)}" if isinstance(obj, list | tuple) else type(obj).__name__
@@ -107,9 +174,11 @@ def collect(obj: Any, s: Spec, out: list[float], where: str) -> None:
 
 
 def rebuild(s: Spec, flat: list[float], pos: int) -> tuple[Any, int]:
-    """Shape ``flat[pos:]`` like ``s``; return it and the next position."""
+    """Shape ``flat[pos:]`` like ``s``; return it and the next position (None for a static argument)."""
     if s is None:
         return flat[pos], pos + 1
+    if s is STATIC:
+        return None, pos
     kind, children, all_scalar = s
     if all_scalar:
         part = list(flat[pos:pos + len(children)])
@@ -124,6 +193,8 @@ def rebuild(s: Spec, flat: list[float], pos: int) -> tuple[Any, int]:
 def _substitute(obj: Any, s: Spec, it: Iterator[Value]) -> Any:
     if s is None:
         return next(it)
+    if s is STATIC:
+        return obj
     items = [_substitute(x, c, it) for x, c in zip(obj, s[1], strict=True)]
     return items if s[0] is list else tuple(items)
 

@@ -424,7 +424,9 @@ def check_primitive(
 
     ``prim`` is a :class:`~microgrannd.Primitive` or the name of one in
     :data:`~microgrannd.PRIMITIVES`; a Primitive not in the table is added
-    for the check and taken out again.  It checks the forward function
+    for the check and taken out again.  Only primitives of a fixed arity
+    are checked: ``gather`` (arity -1) raises ``ValueError`` (its checks are
+    in the package's tests/test_gather.py).  It checks the forward function
     (total, a float, the same through ``mg.apply``, a call on floats and a
     recorded node); then at ``examples`` points spread over the whole
     domain (both signs, tiny to huge magnitudes; chosen with ``valid`` and
@@ -457,6 +459,9 @@ def check_primitive(
         p = prim
     else:
         raise TypeError(f"check_primitive needs a Primitive or its name, not {type(prim).__name__}")
+    if p.arity < 0:
+        raise ValueError(f"check_primitive: {p.name} takes any number of inputs (arity -1); it checks "
+                         "primitives of a fixed arity only")
     if not _free(p):
         raise ValueError(f"check_primitive: {p.name} has no input that is not a constant: nothing to check")
     with _registered(p):

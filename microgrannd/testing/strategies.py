@@ -202,11 +202,13 @@ def _draw_operation(draw: st.DrawFn, ops: Sequence[Operation], focus: Operation 
 def operations(primitives: Sequence[str] | None = None, composites: bool = True) -> list[Operation]:
     """The operations expressions are built from, read from the table now.
 
-    ``primitives`` restricts the primitives by name (default: every entry of
-    :data:`~microgrannd.PRIMITIVES`); ``composites`` adds subtraction,
+    ``primitives`` restricts the primitives by name (default: every
+    differentiable entry of :data:`~microgrannd.PRIMITIVES` of a fixed arity:
+    not ``gather``); ``composites`` adds subtraction,
     division, negation, ``Value ** Value``, ``sigmoid`` and ``leaky_relu``.
     """
-    names = [n for n, p in PRIMITIVES.items() if p.differentiable] if primitives is None else list(primitives)
+    names = ([n for n, p in PRIMITIVES.items() if p.differentiable and p.arity >= 0] if primitives is None
+             else list(primitives))
     ops = [_from_primitive(PRIMITIVES[n]) for n in names]
     if composites:
         ops += _composites()
