@@ -17,7 +17,7 @@ in a worker process of its own); this script adds, in one process:
   traced graph a compiled function keeps alive does not slow the
   uncompiled engines' collector.
 
-Run: ``python -m benchmarks.compile_bench [--repeats N] [--slow-steps N]``.
+Run: ``python -m benchmarks.compile_bench [--repeats N] [--slow-steps N] [--points N]``.
 """
 
 from __future__ import annotations
@@ -89,9 +89,9 @@ def microgrannd_mlp_step(layers: mlp.Layers, X: list[list[float]], y: list[float
     return step
 
 
-def check(steps: int = 3) -> None:
+def check(steps: int = 3, points: int = 100) -> None:
     """Compiled losses equal the graph's over ``steps`` steps; every engine's first step matches the floor."""
-    X, y = mlp.two_moons()
+    X, y = mlp.two_moons(points)
     init = mlp.init_params()
     graph_step = microgrannd_mlp_step(value_layers(init), X, y)
     ref = [graph_step(k) for k in range(steps)]
@@ -115,10 +115,10 @@ def one_process_runners(compiled: bool) -> list[mlp.MlpRunner]:
     return [*runners, *(mlp.GraphMlp(e) for e in engines.values())]
 
 
-def interleave(runners: list[mlp.MlpRunner], rounds: int) -> dict[str, list[float]]:
-    """Per round, one step of each runner; the steps' times by runner name."""
+def interleave(runners: list[mlp.MlpRunner], rounds: int, points: int = 100) -> dict[str, list[float]]:
+    """Per round, one step of each runner on ``points`` two-moons points; the steps' times by runner name."""
     for r in runners:
-        mlp.setup(r, 100)
+        mlp.setup(r, points)
     times: dict[str, list[float]] = {r.name: [] for r in runners}
     for _ in range(rounds):
         for r in runners:
@@ -133,21 +133,24 @@ def main(argv: list[str] | None = None) -> None:
     )
     ap.add_argument("--repeats", type=int, default=20, help="timed steps per fast engine (default 20)")
     ap.add_argument("--slow-steps", type=int, default=3, help="timed steps for microgrannd/micrograd")
+    ap.add_argument("--points", type=int, default=100, help="two-moons points per step (default 100, the demo's)")
     args = ap.parse_args(argv)
-    check()
+    if min(args.repeats, args.slow_steps) < 1 or args.points < 4:
+        ap.error("--repeats and --slow-steps must be at least 1, --points at least 4")
+    check(points=args.points)
     print(
         "compiled losses equal the graph's bit for bit over 3 steps; every engine's first step "
         f"matches the floor's numbers (rel. {REL_TOL:g})"
     )
     gc.collect()
-    phase1 = interleave(one_process_runners(compiled=False), args.slow_steps)
+    phase1 = interleave(one_process_runners(compiled=False), args.slow_steps, args.points)
     gc.collect()
     runners = one_process_runners(compiled=True)
-    phase2 = interleave(runners, args.repeats)
+    phase2 = interleave(runners, args.repeats, args.points)
     compile_s = {r.name: r.compile_seconds for r in runners if isinstance(r, mlp.CompiledMlp)}
     floor = statistics.median(phase2["floor"])
     mg = statistics.median(phase1["micrograd"]) if "micrograd" in phase1 else math.nan
-    print(f"\nmlp_step (2-16-16-1, 100 moons, hinge + L2, fwd+bwd+SGD), Python {sys.version.split()[0]}")
+    print(f"\nmlp_step (2-16-16-1, {args.points} moons, hinge + L2, fwd+bwd+SGD), Python {sys.version.split()[0]}")
     print(f"floor in phase 1 (with the uncompiled engines): {statistics.median(phase1['floor']) * 1e3:.2f} ms")
     print(f"{'engine':<18}{'median ms':>11}{'min ms':>9}{'x floor':>9}{'micrograd/x':>13}")
     rows = {**phase2, **{k: v for k, v in phase1.items() if not k.startswith("floor")}}

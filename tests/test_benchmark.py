@@ -211,6 +211,9 @@ def test_extra_workloads_load_by_name(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_the_compile_benchmark_checks_and_runs(capsys: pytest.CaptureFixture[str]) -> None:
     from benchmarks import compile_bench
 
-    compile_bench.main(["--repeats", "1", "--slow-steps", "1"])
+    compile_bench.main(["--repeats", "1", "--slow-steps", "1", "--points", "6"])
     out = capsys.readouterr().out
-    assert "bit for bit" in out and "compiled-tape" in out and "paid back after" in out
+    assert "bit for bit" in out and "6 moons" in out
+    for name in ("floor", "floor-dense", "compiled", "compiled-tape", "microgrannd", "micrograd"):
+        assert f"\n{name:<18}" in out
+    assert out.count("paid back after") == 2
