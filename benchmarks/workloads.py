@@ -7,27 +7,31 @@ A workload is one :class:`~benchmarks.measure.Workload` in :data:`WORKLOADS`::
     Workload(
         "my_step",                                    # the name for --workloads
         "one line on what it measures",               # shown by --help
-        reference=lambda p: my_floor(p)[2],           # the numbers every engine must reproduce
+        reference=lambda p: my_floor(p["n"])[2],      # the numbers every engine must reproduce
         graph=lambda engine, p: FnSampler(partial(my_graph, engine, p["n"])),  # microgrannd, micrograd, torch
-        floor=lambda p: FnSampler(partial(my_floor, p)),                      # plain floats (optional)
-        cases=lambda c: [Case("my_step", {"n": 100 if c.quick else 10_000}, repeats=c.blocks)],
+        floor=lambda p: FnSampler(partial(my_floor, p["n"])),                 # plain floats (optional)
+        cases=lambda c: [Case("my_step", {"n": 100 if c.quick else 10_000}, repeats=3)],
     )
 
-``my_graph(engine, n)`` builds the model with Python operators on
-``engine.leaf(...)`` values, runs ``engine.backward``, and returns
-``(seconds, {phase: seconds}, numbers)`` timed with :func:`~benchmarks.measure.now`;
-``numbers`` (the loss, the gradients, as floats or lists of floats) are
-checked against ``reference`` before the time counts, so engines whose losses
-disagree are reported as wrong, never timed.  ``params`` travel to each
-engine's worker process as JSON.  A sampler with state (set up once, stepped
-many times) is any object with ``step()`` and ``extra()``, as the mlp_step
-runners in :mod:`benchmarks.mlp`; ``only={"name": builder}`` adds engines that
-run this workload alone (the compiled ones).  ``Case(warmup=, samples=)`` sets
-the steps per task; ``config.quick`` picks small sizes for ``--quick``, or add
-a field to :class:`~benchmarks.measure.Config`.
+* ``my_graph(engine, n)`` builds the model with Python operators on
+  ``engine.leaf(...)`` values, runs ``engine.backward`` and returns
+  ``(seconds, {phase: seconds}, numbers)``, timed with :func:`~benchmarks.measure.now`;
+  ``my_floor(n)`` does the same arithmetic on floats.
+* ``numbers`` (the loss and the gradients, as floats or lists of floats) are
+  checked against ``reference(params)`` before the time counts: engines whose
+  losses disagree are reported as wrong, never timed.  The reference is
+  usually the floor's numbers; any computation the engines must agree with will do.
+* ``params`` travel to each engine's worker process as JSON.  A sampler with
+  state (set up once, stepped many times) is any object with ``step()`` and
+  ``extra()``, as the mlp_step runners of :mod:`benchmarks.mlp`;
+  ``only={"name": builder}`` adds engines that run this workload alone (the
+  compiled ones); ``Case(warmup=..., samples=...)`` sets the steps per task.
+* Sizes come from the :class:`~benchmarks.measure.Config`: ``config.quick``
+  is set by ``--quick``; a workload may also add fields of its own there.
 
-A workload in a module of its own defines a function returning its Workload
-and is registered by one line in :data:`EXTRA` (``"module:function"``).
+A workload in a module of its own (importing ``Workload`` and ``Case`` from
+:mod:`benchmarks.measure`) defines a function returning its Workload, and is
+registered by one line in :data:`EXTRA`: ``"module:function"``.
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ No timing is asserted here; timing targets live in the benchmark's own report.
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
 import types
@@ -217,3 +218,12 @@ def test_the_compile_benchmark_checks_and_runs(capsys: pytest.CaptureFixture[str
     for name in ("floor", "floor-dense", "compiled", "compiled-tape", "microgrannd", "micrograd"):
         assert f"\n{name:<18}" in out
     assert out.count("paid back after") == 2
+
+
+def test_a_missing_engine_is_reported_and_the_others_run() -> None:
+    if importlib.util.find_spec("torch") is not None:
+        pytest.skip("PyTorch is installed here")
+    results, missing = runner.run(TINY, ["torch", "floor"], ["wide"], modes=("on",))
+    assert missing == {"torch": "not importable (No module named 'torch')"}
+    assert {k[2] for k in results.rows} == {"floor"}
+    assert results.get("wide", "gc on", "floor").median is not None
