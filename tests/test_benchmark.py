@@ -6,6 +6,7 @@ No timing is asserted here; timing targets live in the benchmark's own report.
 from __future__ import annotations
 
 import importlib.util
+import os
 import subprocess
 import sys
 import types
@@ -86,11 +87,12 @@ def test_quick_run_for_microgrannd_compiled_and_floor() -> None:
 
 
 def test_command_line_quick_smoke(tmp_path: Path) -> None:
-    """``python -m benchmarks`` from another folder: the workers find the package, the JSON is written."""
+    """``python -m benchmarks`` from another folder: the workers find the package, the JSON is written there."""
     out = tmp_path / "out.json"
     cmd = [sys.executable, "-m", "benchmarks", "--quick", "--engines", "microgrannd,floor",
-           "--workloads", "wide", "--gc", "off", "--json", str(out)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=300)
+           "--workloads", "wide", "--gc", "off", "--json", "out.json"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert "wide              gc off" in proc.stdout
     assert out.read_text().count('"workload": "wide"') == 2
