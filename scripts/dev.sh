@@ -36,7 +36,7 @@ case "$job" in
     test)
         make_venv
         install "dev"
-        echo "== ruff";  .venv/bin/python -m ruff check microgrannd tests demos
+        echo "== ruff";  .venv/bin/python -m ruff check microgrannd tests demos benchmarks scripts
         echo "== mypy";  .venv/bin/python -m mypy
         echo "== pytest"; .venv/bin/python -m pytest "$@"
         ;;

@@ -1,4 +1,4 @@
-"""Smoke test of demos/benchmark.py: it runs, and it refuses wrong results.
+"""Smoke test of the benchmark (``python -m benchmarks``): it runs, and it refuses wrong results.
 
 No timing is asserted here; timing targets live in the benchmark's own report.
 """
@@ -6,28 +6,35 @@ No timing is asserted here; timing targets live in the benchmark's own report.
 from __future__ import annotations
 
 import importlib.util
+import os
+import subprocess
 import sys
+import types
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 
-PATH = Path(__file__).resolve().parent.parent / "demos" / "benchmark.py"
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # the benchmarks package sits in the checkout; it is not installed
+    sys.path.insert(0, str(ROOT))
 
+from benchmarks import mlp, report, runner, workloads  # noqa: E402
+from benchmarks.engines import MicrogranndEngine  # noqa: E402
+from benchmarks.measure import (  # noqa: E402
+    Case,
+    Config,
+    FnSampler,
+    ResultMismatch,
+    Results,
+    Task,
+    Workload,
+    run_sampler,
+    verify,
+)
 
-def load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("mg_benchmark", PATH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["mg_benchmark"] = module  # dataclasses look the module up by name
-    spec.loader.exec_module(module)
-    return module
-
-
-bench: Any = load()
-
-TINY = bench.Config(
+TINY = Config(
+    quick=True,
     blocks=1,
     steps=1,
     prim_repeats=1,
@@ -43,10 +50,10 @@ TINY = bench.Config(
 
 
 def test_quick_run_for_microgrannd_compiled_and_floor() -> None:
-    results, missing = bench.run(TINY, ["microgrannd", "compiled", "floor"], modes=("on", "off"))
+    results, missing = runner.run(TINY, ["microgrannd", "compiled", "floor"], modes=("on", "off"))
     assert missing == {}
-    workloads = {k[0] for k in results.rows}
-    assert workloads == {
+    names = {k[0] for k in results.rows}
+    assert names == {
         "mlp_step",
         "primitive add",
         "primitive mul",
@@ -63,34 +70,56 @@ def test_quick_run_for_microgrannd_compiled_and_floor() -> None:
             assert row.extra["traced_per_node"] > 0
         else:
             assert row.median is not None and row.median > 0
-    mlp = results.get("mlp_step", "gc on", "microgrannd")
-    assert set(mlp.phases) == {"build", "zero_grad", "backward", "update", "free"}
-    text = bench.table(results)
+    mlp_row = results.get("mlp_step", "gc on", "microgrannd")
+    assert set(mlp_row.phases) == {"build", "zero_grad", "backward", "update", "free"}
+    text = report.table(results)
     assert "mlp_step" in text and "microgrannd" in text
     for variant in ("gc on", "gc off"):
         row = results.get("mlp_step", variant, "compiled")
         assert set(row.phases) == {"zero_grad", "fwd+bwd", "update"}
         assert row.extra["method"] == "codegen" and row.extra["compile_seconds"] > 0
-        summary = bench.compiled_summary(results, variant, "compiled")
+        summary = report.compiled_summary(results, variant, "compiled")
         assert summary["per_floor"] == row.median / results.get("mlp_step", variant, "floor").median
     assert "compile " in text and "paid back after" in text
-    out = bench.to_json(results, missing, TINY)
+    out = report.to_json(results, missing, TINY)
     assert set(out["compiled"]["compiled"]) == {"gc on", "gc off"}
     assert any(line.startswith("mlp_step compiled gc on:") for line in out["targets"])
 
 
+def test_command_line_quick_smoke(tmp_path: Path) -> None:
+    """``python -m benchmarks`` from another folder: the workers find the package, the JSON is written there."""
+    out = tmp_path / "out.json"
+    cmd = [sys.executable, "-m", "benchmarks", "--quick", "--engines", "microgrannd,floor",
+           "--workloads", "wide", "--gc", "off", "--json", "out.json"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "wide              gc off" in proc.stdout
+    assert out.read_text().count('"workload": "wide"') == 2
+
+
+def test_unknown_names_are_refused() -> None:
+    with pytest.raises(ValueError, match="unknown engine: nope"):
+        runner.run(TINY, ["microgrannd", "nope"])
+    with pytest.raises(ValueError, match="unknown workload: mlp"):
+        runner.run(TINY, ["microgrannd"], ["mlp"])
+    proc = subprocess.run([sys.executable, "-m", "benchmarks", "--workloads", "nope"],
+                          capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert proc.returncode == 2 and "unknown workload: nope" in proc.stderr
+
+
 def test_verify_catches_a_wrong_number() -> None:
     want = {"loss": 1.5, "grads": [0.25, -2.0]}
-    bench.verify("e", "w", {"loss": 1.5, "grads": [0.25, -2.0]}, want)
-    with pytest.raises(bench.ResultMismatch, match=r"grads\[1\]"):
-        bench.verify("e", "w", {"loss": 1.5, "grads": [0.25, -2.0000001]}, want)
-    with pytest.raises(bench.ResultMismatch, match="loss"):
-        bench.verify("e", "w", {"loss": float("nan"), "grads": [0.25, -2.0]}, want)
-    with pytest.raises(bench.ResultMismatch):
-        bench.verify("e", "w", {"loss": 1.5, "grads": [0.25]}, want)
+    verify("e", "w", {"loss": 1.5, "grads": [0.25, -2.0]}, want)
+    with pytest.raises(ResultMismatch, match=r"grads\[1\]"):
+        verify("e", "w", {"loss": 1.5, "grads": [0.25, -2.0000001]}, want)
+    with pytest.raises(ResultMismatch, match="loss"):
+        verify("e", "w", {"loss": float("nan"), "grads": [0.25, -2.0]}, want)
+    with pytest.raises(ResultMismatch):
+        verify("e", "w", {"loss": 1.5, "grads": [0.25]}, want)
 
 
-class TwiceBackward(bench.MicrogranndEngine):
+class TwiceBackward(MicrogranndEngine):
     """A classic bug: backward run twice without zeroing doubles the leaves' grads."""
 
     name = "twice"
@@ -101,17 +130,18 @@ class TwiceBackward(bench.MicrogranndEngine):
 
 
 def test_a_wrong_engine_is_reported_not_timed() -> None:
-    results = bench.Results()
-    bench.bench_mlp(results, [bench.GraphMlp(TwiceBackward())], ("on",), blocks=1, steps=1)
-    bench.bench_wide(results, {"twice": TwiceBackward()}, False, ("on",), repeats=1, n=64)
-    for workload in ("mlp_step", "wide"):
-        row = results.get(workload, "gc on", "twice")
+    results = Results()
+    for name, params in (("mlp_step", {"points": 100}), ("wide", {"n": 64})):
+        workload = workloads.WORKLOADS[name]
+        sampler = workload.sampler("twice", TwiceBackward(), params)
+        row = results.row(name, "gc on", "twice")
+        run_sampler(row, workload.reference(params), sampler, "on", warmup=1, samples=1)
         assert row.error.startswith("WRONG RESULT"), row.error
         assert row.median is None and row.samples == []
-    assert "WRONG RESULT" in bench.table(results)
+    assert "WRONG RESULT" in report.table(results)
 
 
-class TwiceCompiled(bench.CompiledMlp):
+class TwiceCompiled(mlp.CompiledMlp):
     """The same bug, compiled: the compiled backward run twice doubles the gradients."""
 
     name = "compiled-twice"
@@ -121,7 +151,7 @@ class TwiceCompiled(bench.CompiledMlp):
         return float(self.compiled.backward(self.xs, self.ys))
 
 
-class StaleCompiled(bench.CompiledMlp):
+class StaleCompiled(mlp.CompiledMlp):
     """A stale graph: replays the inputs it was traced with instead of the step's data."""
 
     name = "compiled-stale"
@@ -131,11 +161,71 @@ class StaleCompiled(bench.CompiledMlp):
 
 
 def test_a_wrong_compiled_engine_is_reported_not_timed() -> None:
-    results = bench.Results()
-    runners = [bench.CompiledMlp(), TwiceCompiled(), StaleCompiled()]
-    bench.bench_mlp(results, runners, ("on",), blocks=1, steps=1, points=6)
+    results = Results()
+    want = mlp.reference(6)
+    for r in (mlp.CompiledMlp(), TwiceCompiled(), StaleCompiled()):
+        run_sampler(results.row("mlp_step", "gc on", r.name), want, mlp.setup(r, 6), "on", warmup=1, samples=1)
     assert results.get("mlp_step", "gc on", "compiled").median is not None
     for name in ("compiled-twice", "compiled-stale"):
         row = results.get("mlp_step", "gc on", name)
         assert row.error.startswith("WRONG RESULT"), row.error
         assert row.median is None and row.samples == [] and row.extra == {}
+
+
+def test_a_workload_is_one_table_entry(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A new workload, given as one Workload, runs in the workers' place through ``execute``."""
+
+    def square(engine: Any, x: float) -> Any:
+        leaf = engine.leaf(x)
+        root = leaf * leaf
+        engine.backward(root)
+        return 1e-6, {}, {"y": engine.value(root), "dx": engine.grad(leaf)}
+
+    entry = Workload(
+        "square",
+        "x * x",
+        reference=lambda p: {"y": p["x"] ** 2, "dx": 2 * p["x"]},
+        graph=lambda engine, p: FnSampler(lambda: square(engine, p["x"])),
+        cases=lambda c: [Case("square", {"x": 3.0}, repeats=2)],
+    )
+    monkeypatch.setitem(workloads.WORKLOADS, "square", entry)
+    assert entry.takes_part("microgrannd") and not entry.takes_part("floor") and not entry.takes_part("compiled")
+    task = Case("square", {"x": 3.0}, repeats=1, samples=3).task("square", "off")
+    row = runner.execute(task, "microgrannd", MicrogranndEngine()).get("square", "gc off", "microgrannd")
+    assert row is not None and row.samples == [1e-6] * 3 and row.error == ""
+    wrong = Task("square", "square", "gc on", "on", {"x": 3.0})
+    monkeypatch.setitem(workloads.WORKLOADS, "square", Workload(
+        "square", "x * x", reference=lambda p: {"y": 9.0, "dx": 5.0}, graph=entry.graph, cases=entry.cases
+    ))
+    row = runner.execute(wrong, "microgrannd", MicrogranndEngine()).get("square", "gc on", "microgrannd")
+    assert row is not None and row.error.startswith("WRONG RESULT") and "dx" in row.error
+
+
+def test_extra_workloads_load_by_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    module = types.ModuleType("extra_workload_for_test")
+    module.good = lambda: workloads.WIDE  # type: ignore[attr-defined]
+    module.bad = lambda: "wide"  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    assert workloads.load_extra("extra_workload_for_test:good") is workloads.WIDE
+    with pytest.raises(TypeError, match="returned str, not a Workload"):
+        workloads.load_extra("extra_workload_for_test:bad")
+
+
+def test_the_compile_benchmark_checks_and_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    from benchmarks import compile_bench
+
+    compile_bench.main(["--repeats", "1", "--slow-steps", "1", "--points", "6"])
+    out = capsys.readouterr().out
+    assert "bit for bit" in out and "6 moons" in out
+    for name in ("floor", "floor-dense", "compiled", "compiled-tape", "microgrannd", "micrograd"):
+        assert f"\n{name:<18}" in out
+    assert out.count("paid back after") == 2
+
+
+def test_a_missing_engine_is_reported_and_the_others_run() -> None:
+    if importlib.util.find_spec("torch") is not None:
+        pytest.skip("PyTorch is installed here")
+    results, missing = runner.run(TINY, ["torch", "floor"], ["wide"], modes=("on",))
+    assert missing == {"torch": "not importable (No module named 'torch')"}
+    assert {k[2] for k in results.rows} == {"floor"}
+    assert results.get("wide", "gc on", "floor").median is not None
