@@ -4,6 +4,7 @@ from microgrannd.autodiff import grad, hessian, hvp, jvp, value_and_grad
 from microgrannd.compile import Compiled, TraceError, compile
 from microgrannd.draw import draw
 from microgrannd.engine import Value
+from microgrannd.explore import explore
 from microgrannd.functions import (
     abs,
     apply,
@@ -72,6 +73,7 @@ __all__ = [
     "abs",
     "stop_gradient",
     "draw",
+    "explore",
     "tree",
     "compile",
     "Compiled",
