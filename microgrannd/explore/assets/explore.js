@@ -287,7 +287,9 @@
     svg.removeAttribute("width");  // scale with the page; the viewBox keeps the proportions
     svg.removeAttribute("height");
     const natural = svg.viewBox.baseVal;
-    svg.style.width = natural.width * 1.0 + "px";
+    svg.dataset.width = String(natural.width);
+    svg.dataset.height = String(natural.height);
+    svg.setAttribute("preserveAspectRatio", "xMidYMin meet");
     els = { values: new Map(), ops: new Map(), calls: new Map(), edges: new Map(), texts: new Map() };
     for (const g of svg.querySelectorAll("g.node")) {
       const id = g.getAttribute("id");
@@ -325,7 +327,22 @@
       if (label) label.addEventListener("click", (ev) => { ev.stopPropagation(); setCollapsed(s, true); });
     }
     graphBox.replaceChildren(svg);
+    zoom(fitted);
     window.mgTimings = Object.assign(window.mgTimings || {}, { layout: performance.now() - t0 });
+  }
+
+  // fitted: the whole graph in the box (never larger than its natural size); else its natural size, scrolled
+  let fitted = true;
+  function zoom(fit) {
+    fitted = fit;
+    const svg = graphBox.querySelector("svg");
+    if (!svg) return;
+    const w = Number(svg.dataset.width);
+    const h = Number(svg.dataset.height);
+    const scale = fit ? Math.min(1, (graphBox.clientWidth - 16) / w, (graphBox.clientHeight - 16) / h) : 1;
+    svg.style.width = Math.max(1, w * scale) + "px";
+    svg.style.height = Math.max(1, h * scale) + "px";
+    $("zoom").textContent = fit ? "actual size" : "fit";
   }
 
   function setCollapsed(s, on) {
@@ -494,6 +511,8 @@
   $("play").addEventListener("click", play);
   $("collapse-all").addEventListener("click", () => applyState(new Set(S.map((_, k) => k))));
   $("expand-level").addEventListener("click", expandLevel);
+  $("zoom").addEventListener("click", () => zoom(!fitted));
+  window.addEventListener("resize", () => zoom(fitted));
 
   // for tests and the curious: the same functions the page uses
   window.microgrannd = { fmt, walkthrough, stepText, dot, state: () => [...collapsed].sort((a, b) => a - b),
