@@ -64,20 +64,24 @@ def sigmoid_example() -> mg.Value:
     return x.sigmoid()
 
 
+SIGMOID_VIEWPORT = {"width": 1180, "height": 560}
+NETWORK_VIEWPORT = {"width": 1280, "height": 900}
+
+
 def shot_sigmoid(browser: Any, folder: Path, target: Path) -> None:
     """The sigmoid example with upstream 3, three steps into the backward pass."""
     page, _ = open_page(browser, mg.explore(sigmoid_example(), upstream=3).save(folder / "sigmoid.html"),
-                        {"width": 1180, "height": 420})
+                        SIGMOID_VIEWPORT)
     for _ in range(8):  # 4 forward steps, the seed, 3 backward steps
         page.keyboard.press("ArrowRight")
+    page.locator('[data-node-id^="o"]', has_text="exp").click()  # its record
     page.screenshot(path=str(target))
     page.close()
 
 
 def _network_page(browser: Any, folder: Path) -> Any:
     y, params = demo_network()
-    page, _ = open_page(browser, mg.explore(y, params=params).save(folder / "network.html"),
-                        {"width": 1280, "height": 900})
+    page, _ = open_page(browser, mg.explore(y, params=params).save(folder / "network.html"), NETWORK_VIEWPORT)
     page.keyboard.press("End")
     return page
 
@@ -99,10 +103,11 @@ def shot_layer(browser: Any, folder: Path, target: Path) -> None:
     page.close()
 
 
-SHOTS: dict[str, Callable[[Any, Path, Path], None]] = {
-    "explore_sigmoid.png": shot_sigmoid,
-    "explore_network.png": shot_network,
-    "explore_layer.png": shot_layer,
+# name -> (the function that takes it, the viewport it is taken in: the picture's size)
+SHOTS: dict[str, tuple[Callable[[Any, Path, Path], None], dict[str, int]]] = {
+    "explore_sigmoid.png": (shot_sigmoid, SIGMOID_VIEWPORT),
+    "explore_network.png": (shot_network, NETWORK_VIEWPORT),
+    "explore_layer.png": (shot_layer, NETWORK_VIEWPORT),
 }
 
 
@@ -111,7 +116,7 @@ def write_all(folder: Path = IMAGES) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     with launch() as browser, tempfile.TemporaryDirectory() as tmp:
-        for name, shoot in SHOTS.items():
+        for name, (shoot, _) in SHOTS.items():
             shoot(browser, Path(tmp), folder / name)
             written.append(folder / name)
     return written

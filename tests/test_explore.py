@@ -88,7 +88,7 @@ def test_fan_in_sums_in_backwards_order_to_the_same_floats() -> None:
 
 
 def test_collapsed_sigmoid_is_one_unit_with_its_composite_derivative() -> None:
-    x, y = sigmoid_example()
+    _, y = sigmoid_example()
     g = build(y, 3.0)
     steps = walkthrough(g, {0})
     assert [s.kind for s in steps] == ["forward", "seed", "backward"]
@@ -144,8 +144,8 @@ def test_the_demo_network_opens_collapsed_to_layers_and_layers_expand_to_neurons
                for s in expanded_layer)
     neuron = next(s.index for s in g.scopes if s.name == "Neuron" and s.parent == one_layer)
     products = walkthrough(g, e.collapsed - {one_layer, neuron})
-    assert any(s.kind == "forward" and s.unit is not None and s.unit.node >= 0 and g.nodes[s.unit.node].value.op == "mul"
-               for s in products), "an expanded neuron steps through its w * x products"
+    assert any(s.kind == "forward" and s.unit is not None and s.unit.node >= 0
+               and g.nodes[s.unit.node].value.op == "mul" for s in products), "an expanded neuron steps through w * x"
     # the weights sit inside their neuron: a collapsed neuron reads only the network's inputs
     assert {g.nodes[i].name for i in g.scopes[neuron].inputs} == {"x0", "x1"}
     assert sum(g.nodes[m].kind == "parameter" for m in g.scopes[neuron].members) == 3  # w0, w1, b

@@ -161,7 +161,7 @@ def test_clicking_a_node_shows_its_record_in_full_precision(tmp_path: Path, brow
 
 
 def test_collapse_and_expand_the_sigmoid_cluster(tmp_path: Path, browser: Any) -> None:
-    w, _, e = sigmoid_page(tmp_path, browser)
+    w, _, _ = sigmoid_page(tmp_path, browser)
     page = w.page
     expanded = w.count("[data-node-id]")
     assert w.count("[data-scope]") == 1 and w.count("[data-call]") == 0
@@ -248,7 +248,7 @@ def test_the_demo_network_opens_collapsed_to_layers_and_expands(tmp_path: Path, 
 
 
 def test_the_sigmoid_page_opens_quickly_enough(tmp_path: Path, browser: Any) -> None:
-    w, _, e = sigmoid_page(tmp_path, browser)
+    w, _, _ = sigmoid_page(tmp_path, browser)
     size = (tmp_path / "sigmoid.html").stat().st_size
     print(f"\nsigmoid page: {size / 1e6:.2f} MB, opened and laid out in {w.seconds:.2f} s "
           f"(in the page: {w.page.evaluate('window.mgTimings')})")

@@ -8,6 +8,7 @@ let you expand a layer, then a neuron.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 from microgrannd.engine import Value
@@ -29,7 +30,7 @@ def demo_network(sizes: Sequence[int] = (2, 16, 16, 1), x: Sequence[float] = (1.
     if len(x) != sizes[0]:
         raise ValueError(f"demo_network: {len(x)} inputs for a first layer of {sizes[0]}")
     layers = [[Neuron(nin, nonlin=k < len(sizes) - 2, rng=seed * 1000 + 100 * k + j) for j in range(nout)]
-              for k, (nin, nout) in enumerate(zip(sizes, sizes[1:], strict=False))]
+              for k, (nin, nout) in enumerate(itertools.pairwise(sizes))]
     h: list[Value] = [Value(float(v), f"x{i}") for i, v in enumerate(x)]
     with scope("MLP"):
         for layer in layers:

@@ -54,7 +54,12 @@ DEFAULT_MAX_NODES = 5000
 #: ``collapse=None`` expands calls, shallowest first, while the walk-through has at most this many steps.
 AUTO_STEPS = 100
 
-fmt = formatter(".4g")
+_four_digits = formatter(".4g")
+
+
+def fmt(x: float) -> str:
+    """A number as the walk-through shows it: 4 significant digits (``format(x, ".4g")``)."""
+    return _four_digits(x)
 
 
 @dataclass
@@ -171,7 +176,7 @@ def _common_prefix(paths: list[tuple[Scope, ...]]) -> tuple[Scope, ...]:
 
 
 def _names(nodes: list[Value], params: set[Value]) -> list[str]:
-    """A short unique name per node: its label, else its op (or param, leaf) and position; constants show their value."""
+    """A short unique name per node: its label, else its op (param, leaf) and position; constants show their value."""
     names: list[str] = []
     taken: set[str] = set()
     for i, v in enumerate(nodes):
@@ -239,7 +244,7 @@ def build(root: Value, upstream: float = 1.0, *, max_nodes: int = DEFAULT_MAX_NO
     # scopes by call order
     all_scopes = sorted({s for p in paths.values() for s in p}, key=lambda s: s.id)
     sidx = {s: k for k, s in enumerate(all_scopes)}
-    scopes = [ScopeInfo(k, s.name, sidx[s.parent] if s.parent in sidx else -1, len(s.path()) - 1)
+    scopes = [ScopeInfo(k, s.name, sidx.get(s.parent, -1) if s.parent else -1, len(s.path()) - 1)
               for k, s in enumerate(all_scopes)]
     grads: dict[Value, float] = gradients(root, upstream)
     names = _names(order, placed_leaves)
@@ -269,8 +274,8 @@ def build(root: Value, upstream: float = 1.0, *, max_nodes: int = DEFAULT_MAX_NO
         for s in paths[v]:
             scopes[sidx[s]].members.append(i)
     graph = Graph(nodes, scopes, upstream)
-    for s in scopes:
-        _fill_scope(graph, s)
+    for info in scopes:
+        _fill_scope(graph, info)
     return graph
 
 

@@ -331,7 +331,7 @@
     window.mgTimings = Object.assign(window.mgTimings || {}, { layout: performance.now() - t0 });
   }
 
-  // fitted: the whole graph in the box (never larger than its natural size); else its natural size, scrolled
+  // fitted: the whole graph in the box (at most 1.5 times its natural size); else its natural size, scrolled
   let fitted = true;
   function zoom(fit) {
     fitted = fit;
@@ -339,7 +339,7 @@
     if (!svg) return;
     const w = Number(svg.dataset.width);
     const h = Number(svg.dataset.height);
-    const scale = fit ? Math.min(1, (graphBox.clientWidth - 16) / w, (graphBox.clientHeight - 16) / h) : 1;
+    const scale = fit ? Math.min(1.5, (graphBox.clientWidth - 16) / w, (graphBox.clientHeight - 16) / h) : 1;
     svg.style.width = Math.max(1, w * scale) + "px";
     svg.style.height = Math.max(1, h * scale) + "px";
     $("zoom").textContent = fit ? "actual size" : "fit";
@@ -446,7 +446,8 @@
     const sum = st.contribution === null ? "" : st.running.length === 1
       ? `<div class="sum">${name}.grad = ${esc(fmt(st.total))}</div>`
       : `<div class="sum">${name}.grad = ${st.running.map((c) => esc(fmt(c))).join(" + ")} = <b>${esc(fmt(st.total))}</b> (running sum)</div>`;
-    return `<h3>backward pass: chain rule</h3>${line}<p class="muted">upstream gradient &#xD7; local derivative = contribution to ${name}</p>${eq}${sum}`;
+    const terms = st.upstream.length > 1 ? ` (one term per output of ${esc(S[st.unit.scope].name)}[${st.unit.scope}])` : "";
+    return `<h3>backward pass: chain rule</h3>${line}<p class="muted">upstream gradient &#xD7; local derivative = contribution to ${name}${terms}</p>${eq}${sum}`;
   }
 
   function showRecord(i) {
