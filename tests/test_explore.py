@@ -171,6 +171,26 @@ def test_collapse_true_false_names() -> None:
         explore(y, collapse=[1])  # type: ignore[list-item]
 
 
+def test_a_call_whose_output_flows_back_into_it_stays_expanded() -> None:
+    from microgrannd.modes import _changed
+
+    a, b = mg.Value(0.5, "a"), mg.Value(2.0, "b")
+    with mg.scope("loop") as s:
+        u = a * b
+    v = u * 3.0  # outside the call, then back into it
+    with _changed(scope=s):
+        z = v * u
+    with mg.scope("fine"):
+        y = z + 1.0
+    g = build(y)
+    loop = next(k.index for k in g.scopes if k.name == "loop")
+    with pytest.raises(ValueError, match="feed each other"):
+        walkthrough(g, {loop})
+    e = explore(y, collapse=True)
+    assert {g.scopes[k].name for k in e.collapsed} == {"fine"}
+    assert e.steps()[-1].endswith(f"b.grad = {fmt(6.0 * a.data * a.data * b.data)}")  # d(3 (ab)^2)/db
+
+
 # --- size limits
 
 

@@ -322,18 +322,35 @@ def _consumers(g: Graph, m: int) -> list[int]:
 
 
 def collapsed_scopes(g: Graph, collapse: bool | str | Iterable[str] | None) -> set[int]:
-    """The scopes collapsed at first: all, none, those named, or chosen by :func:`auto_collapsed`."""
+    """The scopes collapsed at first: all, none, those named, or chosen by :func:`auto_collapsed`.
+
+    A call whose outputs flow back into it (possible with hand-made scopes)
+    cannot be one unit; such calls stay expanded.
+    """
     if collapse is None:
         return auto_collapsed(g)
     if collapse is True:
-        return {s.index for s in g.scopes}
-    if collapse is False:
+        wanted = {s.index for s in g.scopes}
+    elif collapse is False:
         return set()
-    names = {collapse} if isinstance(collapse, str) else set(collapse)
-    for name in names:
-        if not isinstance(name, str):
-            raise TypeError(f"collapse names must be strings, not {type(name).__name__}")
-    return {s.index for s in g.scopes if s.name in names}
+    else:
+        names = {collapse} if isinstance(collapse, str) else set(collapse)
+        for name in names:
+            if not isinstance(name, str):
+                raise TypeError(f"collapse names must be strings, not {type(name).__name__}")
+        wanted = {s.index for s in g.scopes if s.name in names}
+    try:
+        units(g, wanted)
+        return wanted
+    except ValueError:  # keep the calls that can be collapsed together, outermost first
+        kept: set[int] = set()
+        for k in sorted(wanted, key=lambda k: (g.scopes[k].depth, k)):
+            try:
+                units(g, kept | {k})
+                kept.add(k)
+            except ValueError:
+                pass
+        return kept
 
 
 def auto_collapsed(g: Graph, budget: int = AUTO_STEPS) -> set[int]:
