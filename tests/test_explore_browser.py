@@ -254,3 +254,34 @@ def test_the_sigmoid_page_opens_quickly_enough(tmp_path: Path, browser: Any) -> 
           f"(in the page: {w.page.evaluate('window.mgTimings')})")
     assert w.seconds < 30
     w.close()
+
+
+def odd_graphs() -> dict[str, mg.Value]:
+    x = mg.Value(1.5, "x")
+    a, b = mg.Value(0.5, "a"), mg.Value(2.0, "b")
+
+    @mg.composite
+    def two(u: mg.Value, v: mg.Value) -> tuple[mg.Value, mg.Value]:
+        return u * v, u + v
+
+    p, q = two(a, b)
+    return {
+        "a leaf": mg.Value(2.0, "x"),
+        "constants only": mg.Value(2.0, requires_grad=False) * 3.0,
+        "a parent used twice, a folded exponent, a power": x * x ** 3.0 + 2 ** x,
+        "a call with two outputs": p * q + p,
+    }
+
+
+def test_odd_graphs_step_as_in_python_collapsed_or_not(tmp_path: Path, browser: Any) -> None:
+    for k, (name, y) in enumerate(odd_graphs().items()):
+        e = mg.explore(y, collapse=True)
+        w = Watched(browser, e.save(tmp_path / f"odd{k}.html"))
+        for state in (sorted(e.collapsed), []):
+            w.page.evaluate("(s) => microgrannd.setState(s)", state)
+            assert w.page.evaluate("microgrannd.steps()") == [s.text(e.graph) for s in walkthrough(e.graph, set(state))]
+            w.page.keyboard.press("End")
+            total = len(walkthrough(e.graph, set(state)))
+            assert w.page.inner_text('[data-role="counter"]') == f"{total} / {total}"
+        assert w.count("[data-node-id]") >= 2, name
+        w.close()
