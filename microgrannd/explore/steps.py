@@ -274,47 +274,36 @@ def build(root: Value, upstream: float = 1.0, *, max_nodes: int = DEFAULT_MAX_NO
         for s in paths[v]:
             scopes[sidx[s]].members.append(i)
     graph = Graph(nodes, scopes, upstream)
+    readers: dict[int, list[int]] = {}
+    for n in nodes:
+        for k in n.parents:
+            readers.setdefault(k, []).append(n.index)
     for info in scopes:
-        _fill_scope(graph, info)
+        _fill_scope(graph, info, readers)
     return graph
 
 
-def _fill_scope(g: Graph, s: ScopeInfo) -> None:
+def _fill_scope(g: Graph, s: ScopeInfo, readers: dict[int, list[int]]) -> None:
     """A call's inputs, outputs, composite local derivatives and the gradient through it."""
     inside = set(s.members)
-    readers: dict[int, list[int]] = {}
+    root = len(g.nodes) - 1
+    flows: dict[int, float] = {}  # what flows into each input through the call, in the order backward adds it
+    for m in reversed(s.members):
+        node = g.nodes[m]
+        for p, c in zip(node.parents, node.flows, strict=True):
+            if p not in inside and c is not None:
+                flows[p] = c if p not in flows else flows[p] + c
     for m in s.members:
         for p in g.nodes[m].parents:
-            readers.setdefault(p, []).append(m)
             if p not in inside and p not in s.inputs:
                 s.inputs.append(p)
-    root = len(g.nodes) - 1
-    for m in s.members:
-        if m == root or any(c not in inside for c in _consumers(g, m)):
+        if m == root or any(c not in inside for c in readers.get(m, ())):
             s.outputs.append(m)
     interior = [g.nodes[m].value for m in s.members if g.nodes[m].value.parents]
     for o in s.outputs:
         acc = backprop(g.nodes[o].value, 1.0, order=interior)
         s.locals.append([float(acc.get(g.nodes[i].value, 0.0)) for i in s.inputs])
-    for i in s.inputs:  # what flows into input i through the call, in the order backward adds it
-        total: float | None = None
-        for m in reversed(s.members):
-            node = g.nodes[m]
-            for p, c in zip(node.parents, node.flows, strict=True):
-                if p == i and c is not None:
-                    total = c if total is None else total + c
-        s.flows.append(total)
-
-
-def _consumers(g: Graph, m: int) -> list[int]:
-    cache: dict[int, list[int]] | None = getattr(g, "_consumers", None)
-    if cache is None:
-        cache = {}
-        for n in g.nodes:
-            for p in n.parents:
-                cache.setdefault(p, []).append(n.index)
-        g._consumers = cache  # type: ignore[attr-defined]
-    return cache.get(m, [])
+    s.flows = [flows.get(i) for i in s.inputs]
 
 
 # --------------------------------------------------------------------------
