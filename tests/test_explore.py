@@ -18,7 +18,16 @@ import microgrannd as mg
 from microgrannd.draw import GraphTooLargeError
 from microgrannd.explore import Explorer, explore
 from microgrannd.explore.examples import demo_network
-from microgrannd.explore.steps import AUTO_STEPS, build, final_grads, fmt, units, walkthrough
+from microgrannd.explore.steps import (
+    AUTO_STEPS,
+    MAX_DRAWN,
+    build,
+    drawn_count,
+    final_grads,
+    fmt,
+    units,
+    walkthrough,
+)
 from microgrannd.walk import count_nodes
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -219,6 +228,25 @@ def test_a_million_node_chain_is_refused_within_a_second() -> None:
         explore(y, max_nodes=10_000)
     assert time.perf_counter() - start < 1.0
     assert err.value.max_nodes == 10_000 and err.value.count == 10_001
+
+
+def test_an_opening_state_too_large_to_draw_is_refused() -> None:
+    x = mg.Value(1.0, "x")
+    y = x
+    for _ in range(700):  # no composites: nothing to collapse
+        y = y * 1.0001 + x
+    g = build(y)
+    assert len(g.nodes) < 5000 and drawn_count(g, set()) > MAX_DRAWN
+    with pytest.raises(GraphTooLargeError) as err:
+        explore(y)
+    assert "mg.composite" in str(err.value) and err.value.max_nodes == MAX_DRAWN
+
+
+def test_drawn_count_counts_values_ops_and_collapsed_calls() -> None:
+    _, y = sigmoid_example()
+    g = build(y)
+    assert drawn_count(g, set()) == 7 + 4  # x, -1, 1 and four values; four ops
+    assert drawn_count(g, {0}) == 3  # x, the call, its output
 
 
 def test_bad_arguments_are_refused() -> None:

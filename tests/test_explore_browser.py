@@ -18,7 +18,7 @@ import pytest
 
 import microgrannd as mg
 from microgrannd.explore.examples import demo_network
-from microgrannd.explore.steps import final_grads, fmt, walkthrough
+from microgrannd.explore.steps import MAX_DRAWN, drawn_count, final_grads, fmt, walkthrough
 
 ROOT = Path(__file__).resolve().parents[1]
 ALLOWED_SCHEMES = ("file:", "data:", "blob:")
@@ -242,8 +242,22 @@ def test_the_demo_network_opens_collapsed_to_layers_and_expands(tmp_path: Path, 
     page.wait_for_function("document.querySelectorAll('[data-scope]').length === 3")
     ops = page.evaluate("[...document.querySelectorAll('[data-node-id^=\"o\"]')].map((g) => g.textContent.trim())")
     assert ops.count("×") == 2 and "relu" in ops  # w0·x0, w1·x1, then the bias and relu
+    state = set(page.evaluate("microgrannd.state()"))
+    assert w.count("[data-node-id]") == drawn_count(e.graph, state) + 1  # and the upstream note
     page.keyboard.press("End")
     assert w.step_text().startswith("backward ")
+    w.close()
+
+
+def test_the_page_refuses_a_state_too_large_to_draw(tmp_path: Path, browser: Any) -> None:
+    y, params = demo_network(sizes=(2, 32, 32, 1))
+    e = mg.explore(y, params=params)
+    assert drawn_count(e.graph, set()) > MAX_DRAWN >= drawn_count(e.graph, e.collapsed)
+    w = Watched(browser, e.save(tmp_path / "wide.html"))
+    before = w.page.evaluate("microgrannd.state()")
+    w.page.evaluate("microgrannd.setState([])")
+    assert w.page.evaluate("microgrannd.state()") == before
+    assert f"more than the page lays out ({MAX_DRAWN})" in w.page.inner_text('[data-role="message"]')
     w.close()
 
 

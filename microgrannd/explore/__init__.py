@@ -31,14 +31,16 @@ from microgrannd.engine import Value
 from microgrannd.explore.steps import (
     AUTO_STEPS,
     DEFAULT_MAX_NODES,
+    MAX_DRAWN,
     Graph,
     build,
     collapsed_scopes,
+    drawn_count,
     to_json,
     walkthrough,
 )
 
-__all__ = ["AUTO_STEPS", "DEFAULT_MAX_NODES", "Explorer", "explore"]
+__all__ = ["AUTO_STEPS", "DEFAULT_MAX_NODES", "MAX_DRAWN", "Explorer", "explore"]
 
 VIZ_VERSION = "3.31.0"  # @viz-js/viz, which embeds Graphviz 16.1.0 (see assets/README.md)
 FRAME_HEIGHT = 640  # pixels: the notebook frame's height
@@ -80,6 +82,7 @@ class Explorer:
         return {
             **to_json(self.graph),
             "collapsed": sorted(self.collapsed),
+            "maxDrawn": MAX_DRAWN,
             "style": {"kinds": KIND_COLORS, "op": OP_COLOR, "call": CALL_COLOR, "clusters": list(CLUSTER_COLORS)},
         }
 
@@ -137,7 +140,9 @@ def explore(
             Any call can be collapsed or expanded in the page.
         max_nodes: the most nodes the graph may have; the size is counted
             first, so a larger graph raises
-            :class:`~microgrannd.draw.GraphTooLargeError` at once.
+            :class:`~microgrannd.draw.GraphTooLargeError` at once.  So does
+            an opening state that would draw more than ``MAX_DRAWN`` (2500)
+            nodes; the page refuses to expand past it too.
         params: leaves to treat as parameters: like the weights of ``nn``
             neurons (found on their own) each sits inside the call that uses it.
 
@@ -145,4 +150,15 @@ def explore(
     display it in a notebook.
     """
     graph = build(y, upstream, max_nodes=max_nodes, params=params)
-    return Explorer(graph, collapsed_scopes(graph, collapse))
+    collapsed = collapsed_scopes(graph, collapse)
+    drawn = drawn_count(graph, collapsed)
+    if drawn > MAX_DRAWN:
+        from microgrannd.draw import GraphTooLargeError
+
+        raise GraphTooLargeError(
+            f"the page would draw {drawn} nodes at once, more than it lays out ({MAX_DRAWN}); "
+            "collapse more (collapse=True), record parts of the graph as composites (mg.composite, mg.scope) "
+            "so that they can be collapsed, or explore a part of it",
+            count=drawn, max_nodes=MAX_DRAWN,
+        )
+    return Explorer(graph, collapsed)

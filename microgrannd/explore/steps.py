@@ -36,6 +36,7 @@ from microgrannd.walk import backprop, count_nodes, gradients, local_derivatives
 __all__ = [
     "AUTO_STEPS",
     "DEFAULT_MAX_NODES",
+    "MAX_DRAWN",
     "Graph",
     "NodeInfo",
     "ScopeInfo",
@@ -44,6 +45,7 @@ __all__ = [
     "auto_collapsed",
     "build",
     "collapsed_scopes",
+    "drawn_count",
     "fmt",
     "units",
     "walkthrough",
@@ -53,6 +55,9 @@ __all__ = [
 DEFAULT_MAX_NODES = 5000
 #: ``collapse=None`` expands calls, shallowest first, while the walk-through has at most this many steps.
 AUTO_STEPS = 100
+#: The most nodes (values, ops, collapsed calls) the page draws at once: Graphviz takes seconds for
+#: 1,500 and minutes for 10,000.
+MAX_DRAWN = 2500
 
 _four_digits = formatter(".4g")
 
@@ -370,6 +375,20 @@ def _outermost(g: Graph, collapsed: set[int], node: int) -> int:
         if s in collapsed:
             return s
     return -1
+
+
+def drawn_count(g: Graph, collapsed: set[int]) -> int:
+    """How many nodes the page draws in state ``collapsed``: values, ops and collapsed calls."""
+    count = 0
+    boxes: set[int] = set()
+    for n in g.nodes:
+        c = _outermost(g, collapsed, n.index)
+        if c < 0:
+            count += 2 if n.parents else 1
+        elif n.index in g.scopes[c].outputs:
+            count += 1
+            boxes.add(c)
+    return count + len(boxes)
 
 
 def units(g: Graph, collapsed: set[int]) -> list[Unit]:

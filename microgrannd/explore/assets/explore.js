@@ -24,6 +24,8 @@
   const S = D.scopes;
   const ROOT = N.length - 1;
   const BACKWARD_COLOR = "#b03a2e";
+  // Graphviz takes seconds for 1,500 nodes and minutes for 10,000: a state that draws more is refused
+  const MAX_DRAWN = D.maxDrawn;
 
   // ---------------------------------------------------------------- numbers
 
@@ -351,6 +353,20 @@
     applyState(next);
   }
 
+  function drawnCount(col) {
+    // the value nodes, op nodes and collapsed calls a state draws
+    let count = 0;
+    const boxes = new Set();
+    N.forEach((n, i) => {
+      if (visiblePath(i, col) === null) return;
+      count += 1;
+      const c = outermost(i, col);
+      if (c >= 0) boxes.add(c);
+      else if (n.parents.length) count += 1;
+    });
+    return count + boxes.size;
+  }
+
   function applyState(next) {
     let fresh;
     try {
@@ -359,7 +375,12 @@
       message(e.message);
       return;
     }
-    message("");
+    const drawn = drawnCount(next);
+    if (drawn > MAX_DRAWN && els !== null) {  // (the opening state is checked in Python)
+      message(`that would draw ${drawn} nodes, more than the page lays out (${MAX_DRAWN}): expand fewer calls`);
+      return;
+    }
+    if (drawn <= MAX_DRAWN) message("");
     const atEnd = steps.length > 0 && pos === steps.length;
     collapsed = next;
     steps = fresh;
