@@ -4,6 +4,7 @@ from microgrannd.autodiff import grad, hessian, hvp, jvp, value_and_grad
 from microgrannd.compile import Compiled, TraceError, compile
 from microgrannd.draw import draw
 from microgrannd.engine import Value
+from microgrannd.explore import explore
 from microgrannd.functions import (
     abs,
     apply,
@@ -74,6 +75,7 @@ __all__ = [
     "stop_gradient",
     "gather",
     "draw",
+    "explore",
     "tree",
     "compile",
     "Compiled",

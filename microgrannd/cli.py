@@ -9,6 +9,13 @@ value and the gradients, and writes a picture of the graph::
     microgrannd draw "x * x + 1" x=3            # no -o: prints a text tree
     microgrannd draw -- "-x * y" x=1 y=3 -o g.dot
 
+``explore`` writes the same graph as an interactive page that steps through
+forward and backward (:func:`microgrannd.explore`), and ``step`` prints that
+walk-through, one step per line, with the page's arithmetic::
+
+    microgrannd explore "sigmoid(x) * y" x=0.5 y=2 -o graph.html --upstream 3
+    microgrannd step "sigmoid(x)" x=-1 --upstream 3
+
 The picture's format comes from the extension of ``-o`` (``.svg``, ``.png``;
 ``.dot`` needs no renderer).  ``--`` makes the argument right after it an
 argument even if it starts with ``-``: an expression such as ``-x * y``
@@ -51,6 +58,7 @@ from typing import Any, NoReturn
 from microgrannd import __version__, functions
 from microgrannd.draw import DEFAULT_MAX_NODES, GraphTooLargeError, draw
 from microgrannd.engine import Value
+from microgrannd.explore.steps import DEFAULT_MAX_NODES as EXPLORE_MAX_NODES
 from microgrannd.functions import apply
 from microgrannd.ops import POW, RECIPROCAL, DomainError
 from microgrannd.render import RendererNotFoundError, RenderError
@@ -328,6 +336,90 @@ def run_draw(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_explore_options(p: argparse.ArgumentParser) -> None:
+    """The options ``explore`` and ``step`` share: the expression, inputs, seed, collapse and limit."""
+    p.add_argument("expr", metavar="EXPR", help='e.g. "sigmoid(x) * y"')
+    p.add_argument("bindings", metavar="NAME=VALUE", nargs="*", default=[], help="input values, e.g. x=0.5 y=2")
+    p.add_argument("--upstream", type=float, default=1.0, metavar="G", help="seed gradient (default 1)")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--collapse", action="store_true", help="start with every composite call collapsed")
+    group.add_argument("--expand", action="store_true", help="start with every composite call expanded")
+    group.add_argument("--collapse-only", action="append", default=[], metavar="NAME",
+                       help="start with the calls of composite NAME collapsed (repeatable)")
+    p.add_argument("--max-nodes", type=int, default=EXPLORE_MAX_NODES, metavar="N",
+                   help=f"the most nodes the graph may have (default {EXPLORE_MAX_NODES})")
+
+
+def add_explore_parser(sub: Any) -> None:
+    """The ``explore`` subcommand's arguments."""
+    p = sub.add_parser(
+        "explore",
+        help="write an interactive page that steps through forward and backward",
+        description="Evaluate EXPR on the given inputs and write one self-contained HTML page that steps "
+        "through the forward pass and the backward pass (arrow keys, Home/End, space), "
+        "with composite calls to collapse and expand.",
+        epilog='example: microgrannd explore "sigmoid(x) * y" x=0.5 y=2 -o graph.html --upstream 3',
+    )
+    _add_explore_options(p)
+    p.add_argument("-o", "--output", metavar="FILE", required=True, help="the page to write (.html)")
+    p.set_defaults(run=run_explore)
+
+
+def add_step_parser(sub: Any) -> None:
+    """The ``step`` subcommand's arguments."""
+    p = sub.add_parser(
+        "step",
+        help="print the forward and backward pass one step per line",
+        description="Evaluate EXPR on the given inputs and print the walk-through that the explore page "
+        "shows: forward one node at a time, the seed, then backward one (node, parent) edge at a time "
+        "with the chain rule's numbers and running sums.",
+        epilog='example: microgrannd step "sigmoid(x)" x=-1 --upstream 3',
+    )
+    _add_explore_options(p)
+    p.set_defaults(run=run_step)
+
+
+def _explorer(args: argparse.Namespace) -> Any:
+    """Check the shared options, evaluate, and build the explorer."""
+    from microgrannd.explore import explore
+
+    if args.max_nodes < 1:
+        raise OptionError(f"--max-nodes must be 1 or more, not {args.max_nodes}")
+    if not math.isfinite(args.upstream):
+        raise OptionError(f"--upstream must be a finite number, not {args.upstream}")
+    out = evaluate(args.expr, parse_bindings(args.bindings))
+    collapse: bool | list[str] | None = True if args.collapse else False if args.expand else args.collapse_only or None
+    try:
+        return explore(out, upstream=args.upstream, collapse=collapse, max_nodes=args.max_nodes)
+    except GraphTooLargeError as e:
+        raise OptionError(f"the graph has more than --max-nodes {e.max_nodes} nodes; explore a smaller "
+                          f"expression or raise the limit: --max-nodes N") from None
+
+
+def run_explore(args: argparse.Namespace) -> int:
+    """Write the page."""
+    target = Path(args.output)
+    if args.output.endswith(("/", os.sep)) or target.is_dir():
+        raise OptionError(f"-o {args.output!r} is a folder: give a file name such as graph.html"[:300])
+    if target.suffix.lower() not in (".html", ".htm"):
+        raise OptionError(f"-o {args.output!r} must end in .html"[:300])
+    explorer = _explorer(args)
+    try:
+        written = explorer.save(target)
+    except OSError as e:
+        raise OSError(f"cannot write {args.output}: {e.strerror or e}") from None
+    print(f"value = {explorer.graph.root.value.data!r}")
+    print(f"wrote {written} ({len(explorer.steps())} steps; open it in a browser)")
+    return 0
+
+
+def run_step(args: argparse.Namespace) -> int:
+    """Print the walk-through, one step per line."""
+    for line in _explorer(args).steps():
+        print(line)
+    return 0
+
+
 def add_demo_parser(sub: Any) -> None:
     """The ``demo`` subcommand: list the demos, or run one with its own arguments."""
     p = sub.add_parser(
@@ -367,18 +459,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"microgrannd {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_draw_parser(sub)
+    add_explore_parser(sub)
+    add_step_parser(sub)
     add_demo_parser(sub)
     return parser
 
 
 def _protect(argv: list[str]) -> tuple[list[str], dict[str, str]]:
-    """For ``draw``: drop each ``--`` and hide the argument after it behind a placeholder.
+    """For ``draw``, ``explore`` and ``step``: drop each ``--`` and hide the argument after it behind a placeholder.
 
     So ``draw -- "-x * y" x=1 -o g.dot`` reads ``-x * y`` as the expression
     and still reads ``-o`` as an option.
     """
     command = next((i for i, a in enumerate(argv) if not a.startswith("-")), None)
-    if command is None or argv[command] != "draw":
+    if command is None or argv[command] not in ("draw", "explore", "step"):
         return argv, {}
     out = argv[: command + 1]
     hidden: dict[str, str] = {}

@@ -27,6 +27,7 @@ def load_script(name: str = "make_pictures") -> ModuleType:
 
 SCRIPT = load_script()
 PLOTS = load_script("make_plots")
+SHOTS = load_script("make_explorer_shots")  # the explorer's screenshots (checked in tests/test_explore_shots.py)
 
 
 def texts(svg: str) -> list[str]:
@@ -78,13 +79,14 @@ def test_every_picture_the_docs_show_is_generated_and_every_generated_one_is_sho
     for name, make in PLOTS.PLOTS.items():  # the plots, from a short run of their demos
         assert make(tmp_path / name, demo_args=["--steps", "20"]).is_file()
         generated.add(name)
+    generated |= set(SHOTS.SHOTS)
     referenced = referenced_pictures()
     not_generated = {name: where for name, where in referenced.items() if name not in generated}
     assert not not_generated, f"pictures the docs show that scripts/make_pictures.py does not make: {not_generated}"
     unused = sorted(generated - set(referenced))
     assert not unused, f"pictures no page shows (use them or drop them from the script): {unused}"
     committed = {p.relative_to(IMAGES).as_posix() for p in IMAGES.rglob("*.svg")} | {  # --png copies aside
-        p.relative_to(IMAGES).as_posix() for p in IMAGES.glob("*.png") if p.name in PLOTS.PLOTS
+        p.relative_to(IMAGES).as_posix() for p in IMAGES.glob("*.png") if p.name in PLOTS.PLOTS or p.name in SHOTS.SHOTS
     }
     assert committed == generated, "docs/images/ holds exactly the scripts' pictures: run scripts/make_pictures.py"
 
