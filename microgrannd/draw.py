@@ -60,7 +60,7 @@ from microgrannd.engine import Value
 from microgrannd.modes import Scope
 from microgrannd.render import RendererNotFoundError, RenderError, render_source, write_picture
 from microgrannd.tree import tree
-from microgrannd.walk import backprop, gradients, local_derivatives, toposort, vjp
+from microgrannd.walk import backprop, count_nodes, gradients, local_derivatives, toposort, vjp
 
 if TYPE_CHECKING:
     from microgrannd.nn.module import Module
@@ -68,6 +68,8 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT_MAX_NODES", "Drawing", "GraphTooLargeError", "draw"]
 
 DEFAULT_MAX_NODES = 300
+#: How far a refused graph is counted for the error message (a bigger one is "more than" this).
+COUNT_CAP = 10_000
 
 KIND_COLORS = {
     "input": "#cfe2ff",
@@ -90,14 +92,18 @@ class GraphTooLargeError(ValueError):
     """The graph has more nodes than the drawing's ``max_nodes``.
 
     Attributes:
-        count: how many values the drawing would show.
+        count: how many values the drawing would show; when ``exact`` is
+            False, counting stopped there (at :data:`COUNT_CAP` + 1) and the
+            graph has more.
         max_nodes: the limit it was given.
+        exact: whether ``count`` is the whole count.
     """
 
-    def __init__(self, message: str, *, count: int, max_nodes: int) -> None:
+    def __init__(self, message: str, *, count: int, max_nodes: int, exact: bool = True) -> None:
         super().__init__(message)
         self.count = count
         self.max_nodes = max_nodes
+        self.exact = exact
 
 
 def _q(text: str) -> str:
@@ -279,10 +285,17 @@ class _Builder:
 
 
 class _Layout:
-    """What to draw: the nodes, where each sits, and which calls are collapsed."""
+    """What to draw: the nodes, where each sits, and which calls are collapsed.
 
-    def __init__(self, root: Value, collapse: bool | str | Iterable[str]) -> None:
+    A parameter whose every use lies inside collapsed calls is hidden with
+    them (a layer's weights inside its box); ``hidden_params`` counts them
+    per call.
+    """
+
+    def __init__(self, root: Value, collapse: bool | str | Iterable[str],
+                 is_param: Callable[[Value], bool] = lambda v: False) -> None:
         self.root = root
+        self.is_param = is_param
         # the nodes reachable from root through drawn slots, in topological order
         reached = {root}
         stack = [root]
@@ -318,12 +331,24 @@ class _Layout:
                     self.call_base[s] = self.path[v][:k]
                     self.call_members.setdefault(s, []).append(v)
                     break
+        self.hidden_params: dict[Scope, int] = {}
+        if self.call_of:
+            for v in self.nodes:
+                if not v.parents and not self.visible(v) and v not in self.call_of:
+                    for c in dict.fromkeys(self.call_of[u] for u in self.consumers[v]):
+                        self.hidden_params[c] = self.hidden_params.get(c, 0) + 1
 
     def visible(self, v: Value) -> bool:
-        """Not hidden inside a collapsed call (a call's outputs stay visible)."""
-        c = self.call_of.get(v)
-        if c is None or v is self.root:
+        """Not hidden inside a collapsed call (a call's outputs stay visible).
+
+        A parameter used only inside collapsed calls is hidden with them.
+        """
+        if v is self.root:
             return True
+        c = self.call_of.get(v)
+        if c is None:
+            uses = self.consumers.get(v)
+            return not (uses and self.call_of and self.is_param(v) and all(u in self.call_of for u in uses))
         return any(self.call_of.get(u) is not c for u in self.consumers.get(v, ()))
 
     def vid(self, v: Value) -> str:
@@ -382,18 +407,7 @@ def draw(
     input_names = _leaves(inputs, "inputs")
     param_names = _leaves(params, "params")
     f = formatter(fmt)
-    lay = _Layout(root, collapse)
-    shown = [v for v in lay.nodes if lay.visible(v)]
-    if len(shown) > max_nodes:
-        advice = "" if collapse is True else "draw composite calls as single nodes with collapse=True, or "
-        raise GraphTooLargeError(
-            f"the graph has {len(shown)} values to draw, more than max_nodes={max_nodes}; "
-            f"{advice}raise the limit: draw(root, max_nodes={len(shown)})",
-            count=len(shown), max_nodes=max_nodes,
-        )
-    b = _Builder(root, f, grads, backward, float(upstream))
-    b.names = {**input_names, **param_names}
-    model_params = _neuron_parameters() if any(not v.parents for v in shown) else set()
+    model: list[set[Value]] = []  # the nn parameters alive, looked up once, when a leaf needs them
 
     def kind(v: Value) -> str:
         if v is root:
@@ -406,11 +420,27 @@ def draw(
             return "parameter"
         if v in input_names:
             return "input"
-        if v in model_params:
+        if not model:
+            model.append(_neuron_parameters())
+        if v in model[0]:
             return "parameter"
         if param_names and input_names:
             return "variable"
         return "input" if not input_names else "parameter"
+
+    def is_param(v: Value) -> bool:
+        return kind(v) == "parameter"
+
+    if count_nodes(root, max_nodes) > max_nodes:  # perhaps too large: count what would be shown
+        count, names = _count_shown(root, _collapse_rule(collapse), is_param, max(max_nodes, COUNT_CAP))
+        if count > max_nodes:
+            raise _too_large(count, max_nodes, collapse, names)
+    lay = _Layout(root, collapse, is_param)
+    shown = [v for v in lay.nodes if lay.visible(v)]
+    if len(shown) > max_nodes:  # (the count above is exact; this is a safety net)
+        raise _too_large(len(shown), max_nodes, collapse, [])
+    b = _Builder(root, f, grads, backward, float(upstream))
+    b.names = {**input_names, **param_names}
 
     # nodes and edges, in topological order
     op_count = 0
@@ -483,11 +513,76 @@ def _neuron_parameters() -> set[Value]:
     return module.live_parameters() if module is not None else set()
 
 
+def _count_shown(root: Value, want: Callable[[str], bool], is_param: Callable[[Value], bool],
+                 limit: int) -> tuple[int, list[str]]:
+    """How many values :func:`draw` would show, counting no further than ``limit + 1``; the call names seen.
+
+    The rules of :meth:`_Layout.visible`, decided edge by edge as the walk
+    meets them (a hidden node only ever becomes visible), so the walk stops
+    as soon as the count passes ``limit``: refusing a huge graph costs
+    ``O(limit)``.  Hidden nodes are walked without being counted.
+    """
+    outer: dict[Scope | None, Scope | None] = {None: None}  # scope -> its outermost collapsed call
+    names: dict[str, None] = {}
+
+    def call(s: Scope | None) -> Scope | None:
+        if s not in outer:
+            path = s.path()  # type: ignore[union-attr]
+            names.update((t.name, None) for t in path)
+            outer[s] = next((t for t in path if want(t.name)), None)
+        return outer[s]
+
+    shown = {root}
+    first_use: dict[Value, Scope | None] = {}  # an unlabelled constant: the call of its first consumer
+    reached = {root}
+    stack = [root]
+    while stack and len(shown) <= limit:
+        u = stack.pop()
+        cu = call(u.scope)
+        for i in drawn_slots(u):
+            p = u.parents[i]
+            if p not in reached:
+                reached.add(p)
+                stack.append(p)
+            if p in shown:
+                continue
+            if p.parents:
+                cp = call(p.scope)
+                visible = cp is None or cp is not cu
+            elif is_constant(p) and not p.label:
+                visible = cu is None or first_use.setdefault(p, cu) is not cu
+            else:
+                visible = cu is None or not is_param(p)
+            if visible:
+                shown.add(p)
+    return min(len(shown), limit + 1), list(names)
+
+
+def _too_large(count: int, max_nodes: int, collapse: Any, names: list[str]) -> GraphTooLargeError:
+    """The refusal, with what would make the graph drawable (``names``: the calls the graph records)."""
+    exact = count <= COUNT_CAP
+    advice = ["draw a part of it (draw(v) for an intermediate value v)"]
+    if collapse is not True:
+        some = ", ".join(repr(n) for n in names[:6]) + (", ..." if len(names) > 6 else "")
+        recorded = f" (this graph records calls of {some}; a network layer by layer: collapse='Layer')" if names else ""
+        advice.append(f"draw composite calls as single nodes with collapse=True, or collapse=NAME for "
+                      f"the calls of one name{recorded}")
+    advice.append(f"raise the limit: draw(root, max_nodes={count})" if exact else "raise the limit (max_nodes=...)")
+    size = f"{count:,}" if exact else f"more than {COUNT_CAP:,}"
+    return GraphTooLargeError(
+        f"the graph has {size} values to draw, more than max_nodes={max_nodes}: a picture that big cannot be "
+        "read and would take the renderer minutes; " + ", or ".join(advice),
+        count=count, max_nodes=max_nodes, exact=exact,
+    )
+
+
 def _add_call(b: _Builder, lay: _Layout, c: Scope, cid: str) -> str:
     """Draw collapsed call ``c`` as one node with edges from its inputs; return its name."""
     members = lay.call_members[c]
     b.kinds_used["call"] = None
-    b.place(lay.call_base[c], cid, {"label": graphviz.escape(c.name), "shape": "box",
+    hidden = lay.hidden_params.get(c, 0)
+    label = f"{c.name}\\n{hidden} parameter{'' if hidden == 1 else 's'}" if hidden else graphviz.escape(c.name)
+    b.place(lay.call_base[c], cid, {"label": label, "shape": "box",
                                     "style": "rounded,filled,bold", "fillcolor": CALL_COLOR,
                                     "tooltip": f"composite call {c.name} (collapsed)"})
     # inputs in order of first use, and the gradient each receives through the call
@@ -499,7 +594,7 @@ def _add_call(b: _Builder, lay: _Layout, c: Scope, cid: str) -> str:
         cs = vjp(u, b.grad_of.get(u, 0.0)) if b.backward else None
         for i in slots:
             p = u.parents[i]
-            if lay.call_of.get(p) is not c:
+            if lay.call_of.get(p) is not c and lay.visible(p):
                 flows[p] = flows.get(p, 0.0) + (0.0 if cs is None else cs[i])
     outputs = [u for u in members if lay.visible(u)]
     locals_: dict[Value, float] = {}

@@ -11,8 +11,10 @@ tree: the last line of a notebook cell, or ``repr``, shows the lines
 themselves rather than a quoted string full of ``\\n``.
 
 The walk is iterative and the indentation stops growing after
-``max_indent`` levels (deeper lines carry their depth instead), so a chain of
-a million nodes prints in linear time and space.
+``max_indent`` levels (deeper lines carry their depth instead).  At most
+``max_nodes`` lines are printed (default 1000): a bigger graph ends with a
+line that says so and how to see more, and costs no more than those lines to
+print, so ``tree`` of a million-node chain returns at once.
 
 Example, for ``y = sigmoid(x)`` at ``x = -1`` before ``backward()``::
 
@@ -39,9 +41,10 @@ from microgrannd._view import (
     op_symbol,
 )
 from microgrannd.engine import Value
-from microgrannd.walk import toposort
 
-__all__ = ["TextTree", "tree"]
+__all__ = ["DEFAULT_MAX_LINES", "TextTree", "tree"]
+
+DEFAULT_MAX_LINES = 1000
 
 UNICODE = ("├── ", "└── ", "│   ", "    ")
 ASCII = ("|-- ", "`-- ", "|   ", "    ")
@@ -75,6 +78,7 @@ def tree(
     grads: bool | str = "auto",
     ascii: bool = False,
     max_indent: int = 40,
+    max_nodes: int | None = DEFAULT_MAX_LINES,
 ) -> TextTree:
     """Return the graph under ``root`` as an indented text tree (a :class:`TextTree`, a ``str``).
 
@@ -86,21 +90,41 @@ def tree(
             the grad fields, ``False`` hides them.
         ascii: draw the branches with ASCII characters only.
         max_indent: levels of indentation before lines show their depth instead.
+        max_nodes: the most lines (one node each) to print; a bigger tree is
+            cut there and ends with a line saying so.  ``None`` prints it all.
     """
     if not isinstance(root, Value):
         raise TypeError(f"tree() needs a Value, not {type(root).__name__}")
     if grads not in (True, False, "auto"):
         raise ValueError(f"grads must be True, False or 'auto', not {grads!r}")
+    if max_nodes is not None and (isinstance(max_nodes, bool) or not isinstance(max_nodes, int) or max_nodes < 1):
+        raise ValueError(f"max_nodes must be a positive int or None, not {max_nodes!r}")
     f = formatter(fmt)
     computed = grads is True or (grads == "auto" and grads_computed(root))
     show_grads = grads is not False
     tee, last, bar, blank = ASCII if ascii else UNICODE
 
+    # first the lines' nodes and prefixes, as far as the limit: a node used more than once is
+    # printed in full the first time, then referenced
+    entries: list[tuple[Value, str, str, int]] = []  # node, prefix of its line, of its children's, depth
+    expanded: set[Value] = set()
+    stack: list[tuple[Value, str, str, int]] = [(root, "", "", 0)]
+    while stack and (max_nodes is None or len(entries) < max_nodes):
+        v, head, rest, depth = entry = stack.pop()
+        entries.append(entry)
+        if v in expanded:
+            continue
+        expanded.add(v)
+        slots = drawn_slots(v)
+        grow = depth < max_indent
+        for k in reversed(range(len(slots))):
+            is_last = k == len(slots) - 1
+            child_head = rest + (last if is_last else tee) if grow else rest
+            child_rest = rest + (blank if is_last else bar) if grow else rest
+            stack.append((v.parents[slots[k]], child_head, child_rest, depth + 1))
     uses: dict[Value, int] = {}
-    for v in toposort(root):
-        for i in drawn_slots(v):
-            p = v.parents[i]
-            uses[p] = uses.get(p, 0) + 1
+    for v, *_ in entries:
+        uses[v] = uses.get(v, 0) + 1
     tags: dict[Value, int] = {}
     call_numbers: dict[int, int] = {}
 
@@ -121,25 +145,18 @@ def tree(
         return text
 
     lines: list[str] = []
-    # (node, prefix of its line, prefix of its children's lines, depth)
-    stack: list[tuple[Value, str, str, int]] = [(root, "", "", 0)]
-    while stack:
-        v, head, rest, depth = stack.pop()
+    for v, head, _, depth in entries:
         marker = f"[depth {depth}] " if depth > max_indent else ""
         if v in tags:
             shown = f"{v.label} = {f(v.data)}" if v.label else f(v.data)
             lines.append(f"{head}{marker}{shown}  [#{tags[v]}] (shown above)")
             continue
         tag = ""
-        if uses.get(v, 0) > 1:
+        if uses[v] > 1:
             tags[v] = len(tags) + 1
             tag = f"  [#{tags[v]}]"
         lines.append(f"{head}{marker}{describe(v)}{tag}")
-        slots = drawn_slots(v)
-        grow = depth < max_indent
-        for k in reversed(range(len(slots))):
-            is_last = k == len(slots) - 1
-            child_head = rest + (last if is_last else tee) if grow else rest
-            child_rest = rest + (blank if is_last else bar) if grow else rest
-            stack.append((v.parents[slots[k]], child_head, child_rest, depth + 1))
+    if stack:
+        lines.append(f"... cut after {len(entries):,} lines: the graph has more nodes "
+                     f"(tree(root, max_nodes=...) prints more, max_nodes=None all of it)")
     return TextTree("\n".join(lines))

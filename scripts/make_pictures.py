@@ -78,6 +78,17 @@ def shopping_oranges() -> Drawing:
     return draw(price, fmt=".6g")
 
 
+def network_layers() -> Drawing:
+    """micrograd's demo network MLP(2, [16, 16, 1]) on one input, hinge loss plus L2, collapsed to its layers."""
+    from microgrannd import nn
+
+    model = nn.MLP(2, [16, 16, 1], rng=0)
+    loss = nn.hinge(model([Value(0.5, "x1"), Value(-1.0, "x2")]), 1) + nn.l2(model.parameters(), 1e-4)
+    loss.label = "loss"
+    loss.backward()
+    return draw(loss, collapse=["Layer", "l2"])
+
+
 PICTURES: dict[str, Callable[[], Drawing]] = {
     "neuron": neuron,
     "sigmoid": sigmoid,
@@ -85,6 +96,7 @@ PICTURES: dict[str, Callable[[], Drawing]] = {
     "sigmoid_collapsed": sigmoid_collapsed,
     "shopping": shopping,
     "shopping_oranges": shopping_oranges,
+    "network_layers": network_layers,
 }
 
 

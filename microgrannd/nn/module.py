@@ -8,6 +8,14 @@ or network with one output returns a Value, with several a list.
 Sizes, inputs and probabilities are checked where they are given: a wrong
 one is a ``TypeError`` or ``ValueError`` that names the argument and says
 what was expected.
+
+Each call of a :class:`Neuron`, :class:`Layer`, :class:`MLP` or
+:class:`Dropout` records its nodes in a scope named after its class, nested
+as the calls are (``MLP`` > ``Layer`` > ``Neuron``), so that
+``draw(loss, collapse="Layer")`` shows a network layer by layer.  Entering
+those scopes is on the hot path of training (micrograd's demo step makes
+3,300 neuron calls), so it avoids context managers: a mode is set and reset
+directly, and a layer sets each of its neurons' modes itself.
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ from typing import Any
 
 from microgrannd import functions
 from microgrannd.engine import Value
+from microgrannd.modes import MODE, Scope, _new, _scope_ids, current_mode, enter_scope, mode_in, new_scope
 from microgrannd.nn.init import Init, RngLike, draw, get_rng
 
 __all__ = ["ACTIVATIONS", "MLP", "Activation", "Dropout", "Layer", "Module", "Neuron"]
@@ -37,6 +46,8 @@ ACTIVATIONS: dict[str, Callable[[Value], Value]] = {
 """Activations by name; ``None`` or ``"linear"`` means none."""
 
 _NEURONS: weakref.WeakSet[Neuron] = weakref.WeakSet()
+_set_mode = MODE.set  # (bound once: these run thousands of times a training step)
+_reset_mode = MODE.reset
 
 
 def live_parameters() -> set[Value]:
@@ -163,6 +174,14 @@ class Neuron(Module):
         """The neuron's output for the inputs ``x`` (Values or numbers, exactly ``nin`` of them)."""
         if type(x) is not list or len(x) != len(self.w):
             x = _inputs(x, len(self.w), f"a Neuron({len(self.w)})")
+        token = enter_scope(type(self).__name__)
+        try:
+            return self._output(x)
+        finally:
+            _reset_mode(token)
+
+    def _output(self, x: Sequence[Any]) -> Value:
+        """The output for ``nin`` inputs, recorded in the current scope."""
         terms = (wi * xi for wi, xi in zip(self.w, x, strict=True))
         act = sum(terms, self.b) if self.b is not None else sum(terms, 0.0)
         if not isinstance(act, Value):  # no weights and no bias
@@ -190,7 +209,27 @@ class Layer(Module):
     def forward(self, x: Sequence[Any]) -> list[Value]:
         """The outputs as a list, whatever their number."""
         x = _inputs(x, self.nin, f"a Layer({self.nin}, {len(self.neurons)})")
-        return [n(x) for n in self.neurons]
+        layer = new_scope(type(self).__name__, current_mode().scope)
+        # This call's own mode; its scope moves from neuron to neuron, which costs far
+        # less than setting and resetting a mode for each neuron (no one else holds it).
+        mode = mode_in(current_mode(), layer)
+        token = _set_mode(mode)
+        try:
+            out = []
+            for n in self.neurons:
+                if type(n) is Neuron:  # new_scope("Neuron", layer), inline
+                    s = _new(Scope)
+                    s.name = "Neuron"
+                    s.id = next(_scope_ids)
+                    s.parent = layer
+                    mode.scope = s
+                    out.append(n._output(x))
+                else:
+                    mode.scope = layer
+                    out.append(n(x))
+            return out
+        finally:
+            _reset_mode(token)
 
     def __call__(self, x: Sequence[Any]) -> Value | list[Value]:
         """The outputs: a Value for a one-neuron layer, else a list."""
@@ -218,7 +257,11 @@ class Dropout(Module):
             return [Value(0.0, requires_grad=False) for _ in x]
         keep = 1.0 / (1.0 - self.p)
         rand = self.rng.random
-        return [xi * keep if rand() >= self.p else Value(0.0, requires_grad=False) for xi in x]
+        token = enter_scope(type(self).__name__)
+        try:
+            return [xi * keep if rand() >= self.p else Value(0.0, requires_grad=False) for xi in x]
+        finally:
+            _reset_mode(token)
 
     def __repr__(self) -> str:
         return f"Dropout(p={self.p})"
@@ -275,11 +318,15 @@ class MLP(Module):
     def forward(self, x: Sequence[Any]) -> list[Value]:
         """The outputs as a list, whatever their number."""
         h = list(_inputs(x, self.nin, f"this MLP (nin={self.nin})"))
-        for i, layer in enumerate(self.layers):
-            h = layer.forward(h)
-            if self.dropouts and i < len(self.dropouts):
-                h = self.dropouts[i](h)
-        return h
+        token = enter_scope(type(self).__name__)
+        try:
+            for i, layer in enumerate(self.layers):
+                h = layer.forward(h)
+                if self.dropouts and i < len(self.dropouts):
+                    h = self.dropouts[i](h)
+            return h
+        finally:
+            _reset_mode(token)
 
     def __call__(self, x: Sequence[Any]) -> Value | list[Value]:
         """The network's output: a Value for one output, else a list."""
