@@ -20,7 +20,7 @@ engine).
 
 Run::
 
-    python demos/microgpt.py                 # 150 steps, about a minute
+    python demos/microgpt.py                 # 300 steps, under a minute
     python demos/microgpt.py --full          # 1,000 steps
     python demos/microgpt.py --steps 20      # a quick check
     python demos/microgpt.py --draw pos.svg  # one position's graph, parts collapsed
@@ -45,7 +45,7 @@ import microgrannd as mg
 
 DESCRIPTION = __doc__.splitlines()[0]
 NAMES = Path(__file__).resolve().parent / "data" / "names.txt"
-DEFAULT_STEPS = 150
+DEFAULT_STEPS = 300
 FULL_STEPS = 1000
 COLLAPSE = ("embedding", "rmsnorm", "attention head", "projection", "mlp", "lm head", "softmax")
 """The composites of the model: the drawing collapses each call of these to one node."""
@@ -421,7 +421,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--samples", type=int, default=20, help="names to sample (default %(default)s)")
     p.add_argument("--draw", type=Path, metavar="OUT.svg", help="draw the graph of one position, parts collapsed")
     p.add_argument("--explore", type=Path, metavar="OUT.html", help="the same graph in microgrannd's explorer")
-    p.add_argument("--position", type=int, default=2, help="the position drawn (default %(default)s)")
+    p.add_argument("--position", type=int, default=0, help="the position drawn (default %(default)s)")
     p.add_argument("--gc", action="store_true", help="leave Python's cyclic garbage collector on while training")
     args = p.parse_args(argv)
     steps = args.steps if args.steps is not None else FULL_STEPS if args.full else DEFAULT_STEPS
@@ -438,7 +438,7 @@ def main(argv: list[str] | None = None) -> int:
     print("samples (temperature 0.5):")
     print("  " + ", ".join(result.samples))
     if args.draw or args.explore:
-        doc = "emma" if "emma" in load_names() else load_names()[0]
+        doc = load_names()[0]
         root = position_graph(result.model, result.vocab, doc, args.position)
         if args.draw:
             write_drawing(root, args.draw)
