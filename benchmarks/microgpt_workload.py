@@ -279,15 +279,15 @@ def main(argv: list[str] | None = None) -> int:
     times = measure(steps, args.repeats, args.steps, pause_gc=not args.gc, clock=args.clock)
     best = {e: min(t) for e, t in times.items()}
     print(f"\n{args.clock} time, garbage collector {'on' if args.gc else 'paused'}; best of {args.repeats} rounds "
-          f"(median in brackets), {args.steps} steps per round")
+          f"(median in brackets), {args.steps} steps per round; then one step split into its phases")
     print(f"{'engine':<18}{'ms/step':>16}{'nodes':>8}{'ns/node':>9}  {'build':>7}{'backward':>9}{'free':>7}  (ms)")
     for s in steps:
         n = s.nodes()
         with mg.gc_paused() if not args.gc else nullcontext():
-            phases = [min(ph) for ph in zip(*(s.phases() for _ in range(3)), strict=True)]
-        per_node = f"{1e9 * best[s.engine] / n:9.0f}" if n else f"{'':9}"
+            build, backward, free = (min(ph) for ph in zip(*(s.phases() for _ in range(3)), strict=True))
+        per_node = f"{1e9 * best[s.engine] / n:9.0f}" if n else " " * 9
         print(f"{s.engine:<18}{1e3 * best[s.engine]:7.1f} ({1e3 * statistics.median(times[s.engine]):6.1f})"
-              f"{n or '':>8}{per_node}  " + "".join(f"{1e3 * x:{w}.1f}" for x, w in zip(phases, (7, 9, 7))))
+              f"{n or '':>8}{per_node}  {1e3 * build:7.1f}{1e3 * backward:9.1f}{1e3 * free:7.1f}")
     ref = "microgrannd"
     if ref in best:
         print()
