@@ -20,7 +20,7 @@ engine).
 
 Run::
 
-    python demos/microgpt.py                 # 300 steps, under a minute
+    python demos/microgpt.py                 # 200 steps, under a minute
     python demos/microgpt.py --full          # 1,000 steps
     python demos/microgpt.py --steps 20      # a quick check
     python demos/microgpt.py --draw pos.svg  # one position's graph, parts collapsed
@@ -45,7 +45,7 @@ import microgrannd as mg
 
 DESCRIPTION = __doc__.splitlines()[0]
 NAMES = Path(__file__).resolve().parent / "data" / "names.txt"
-DEFAULT_STEPS = 300
+DEFAULT_STEPS = 200
 FULL_STEPS = 1000
 COLLAPSE = ("embedding", "rmsnorm", "attention head", "projection", "mlp", "lm head", "softmax")
 """The composites of the model: the drawing collapses each call of these to one node."""

@@ -39,7 +39,7 @@ def test_short_run_learns_and_samples_names() -> None:
     result = gpt.run(20, seed=0, n_samples=5)
     losses = result.losses
     assert len(losses) == 20 and all(math.isfinite(x) for x in losses)
-    assert losses[0] == pytest.approx(math.log(27), abs=0.2)  # near uniform at the start
+    assert losses[0] == pytest.approx(math.log(27), abs=0.5)  # near a uniform guess at the start
     first, last = sum(losses[:5]) / 5, sum(losses[-5:]) / 5
     assert last < first - 0.2, (first, last)
     assert len(result.samples) == 5
