@@ -85,6 +85,13 @@ class Step:
         return self.run()
 
 
+def closure_free_value() -> type:
+    """The closure-free engine's ``Value`` class."""
+    from benchmarks.closure_free import Value
+
+    return Value
+
+
 def available_engines() -> list[str]:
     """The engines of :data:`ENGINES` that can run here (torch only if it imports)."""
     return [e for e in ENGINES if e != "torch" or _torch() is not None]
@@ -115,9 +122,7 @@ def make_step(engine: str, seed: int = 0, doc: str = DEFAULT_DOC) -> Step:
     if engine == "torch":
         return _torch_step(weights, cfg, tokens)
     if engine == "closure-free":
-        from benchmarks.closure_free import Value
-
-        model = g.GPT.build(weights, cfg, Value, g.no_scope)
+        model = g.GPT.build(weights, cfg, closure_free_value(), g.no_scope)
         count: Callable[[Any], int] = _count_closure_free
     else:
         model = g.GPT.build(weights, cfg, mg.Value, mg.scope if engine == "microgrannd" else g.no_scope)
