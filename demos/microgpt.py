@@ -439,7 +439,10 @@ def main(argv: list[str] | None = None) -> int:
     print("  " + ", ".join(result.samples))
     if args.draw or args.explore:
         doc = load_names()[0]
-        root = position_graph(result.model, result.vocab, doc, args.position)
+        try:
+            root = position_graph(result.model, result.vocab, doc, args.position)
+        except ValueError as e:
+            p.error(str(e))
         if args.draw:
             write_drawing(root, args.draw)
         if args.explore:
