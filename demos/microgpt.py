@@ -1,0 +1,454 @@
+"""microGPT: a one-layer GPT built from scalar Values, trained on first names, then inventing new ones.
+
+A transformer written with nothing but the scalar operations ``+ * ** log exp
+relu``: token and position embeddings, RMSNorm, causal multi-head attention
+that takes one token at a time with a cache of keys and values, residual
+connections, a ReLU MLP four times as wide, a language-model head, softmax and
+cross-entropy.  Each step trains on one name (the loss averaged over its
+positions) with Adam and a linearly decaying learning rate; at the end the
+model samples new names at temperature 0.5.  The same token marks the start
+and the end of a name.
+
+The model is engine-agnostic: it touches its numbers only through Python's
+operators, the methods ``log``, ``exp`` and ``relu``, and the ``data`` and
+``grad`` fields, and it names its parts (rmsnorm, softmax, each attention
+head, the MLP, ...) through a ``scope(name)`` context factory: microgrannd's
+``mg.scope`` records them as composite calls, which the drawing can collapse;
+``contextlib.nullcontext`` serves any other engine
+(``benchmarks/microgpt_workload.py`` runs this very code on a closure-free
+engine).
+
+Run::
+
+    python demos/microgpt.py                 # 200 steps, under a minute
+    python demos/microgpt.py --full          # 1,000 steps
+    python demos/microgpt.py --steps 20      # a quick check
+    python demos/microgpt.py --draw pos.svg  # one position's graph, parts collapsed
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import random
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from _demolib import Progress, parser
+
+import microgrannd as mg
+
+DESCRIPTION = __doc__.splitlines()[0]
+NAMES = Path(__file__).resolve().parent / "data" / "names.txt"
+DEFAULT_STEPS = 200
+FULL_STEPS = 1000
+COLLAPSE = ("embedding", "rmsnorm", "attention head", "projection", "mlp", "lm head", "softmax")
+"""The composites of the model: the drawing collapses each call of these to one node."""
+
+Scope = Callable[[str], AbstractContextManager[Any]]
+"""A context factory naming a part of the model: ``mg.scope`` or ``lambda name: nullcontext()``."""
+
+
+def no_scope(name: str) -> AbstractContextManager[Any]:
+    """The scope factory for engines without composites: it records nothing."""
+    return contextlib.nullcontext()
+
+
+# --------------------------------------------------------------------------
+# Data
+
+
+def load_names(path: Path = NAMES) -> list[str]:
+    """The names of ``path``, one per line, blank lines skipped."""
+    return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+@dataclass(frozen=True)
+class Vocab:
+    """Characters as token ids: the sorted characters, then BOS (start and end of a name)."""
+
+    chars: str
+
+    @classmethod
+    def of(cls, docs: Sequence[str]) -> Vocab:
+        """The vocabulary of the characters used in ``docs``."""
+        return cls("".join(sorted(set("".join(docs)))))
+
+    @property
+    def bos(self) -> int:
+        """The token that starts and ends every name."""
+        return len(self.chars)
+
+    @property
+    def size(self) -> int:
+        """How many tokens there are (characters and BOS)."""
+        return len(self.chars) + 1
+
+    def encode(self, doc: str) -> list[int]:
+        """``[BOS, c1, ..., cn, BOS]`` as token ids."""
+        return [self.bos, *(self.chars.index(c) for c in doc), self.bos]
+
+    def decode(self, tokens: Sequence[int]) -> str:
+        """The characters of ``tokens`` (BOS left out)."""
+        return "".join(self.chars[t] for t in tokens if t != self.bos)
+
+
+# --------------------------------------------------------------------------
+# The model
+
+
+@dataclass(frozen=True)
+class Config:
+    """The model's size: microgpt's defaults are one layer, 4 heads of 4, 16 positions."""
+
+    n_layer: int = 1
+    n_embd: int = 16
+    n_head: int = 4
+    block_size: int = 16
+    init_std: float = 0.08
+
+    @property
+    def head_dim(self) -> int:
+        """The width of one attention head."""
+        return self.n_embd // self.n_head
+
+
+Weights = dict[str, list[list[float]]]
+"""Every weight matrix by name, as rows of floats (a row per output)."""
+
+
+def init_weights(cfg: Config, vocab_size: int, seed: int = 0) -> Weights:
+    """Random initial weights (Gaussian, standard deviation ``cfg.init_std``), the same for every engine."""
+    if cfg.n_embd % cfg.n_head:
+        raise ValueError(f"n_embd ({cfg.n_embd}) must be a multiple of n_head ({cfg.n_head})")
+    rng = random.Random(seed)
+
+    def matrix(rows: int, cols: int) -> list[list[float]]:
+        return [[rng.gauss(0.0, cfg.init_std) for _ in range(cols)] for _ in range(rows)]
+
+    d = cfg.n_embd
+    w = {"wte": matrix(vocab_size, d), "wpe": matrix(cfg.block_size, d)}
+    for i in range(cfg.n_layer):
+        for name in ("wq", "wk", "wv", "wo"):
+            w[f"layer{i}.{name}"] = matrix(d, d)
+        w[f"layer{i}.fc1"] = matrix(4 * d, d)
+        w[f"layer{i}.fc2"] = matrix(d, 4 * d)
+    w["lm_head"] = matrix(vocab_size, d)
+    return w
+
+
+def dot(ws: Sequence[Any], xs: Sequence[Any]) -> Any:
+    """``sum(w * x)`` of two equal-length vectors, added left to right (no constant 0 at the start)."""
+    acc = ws[0] * xs[0]
+    for i in range(1, len(ws)):
+        acc = acc + ws[i] * xs[i]
+    return acc
+
+
+def total(xs: Sequence[Any]) -> Any:
+    """The sum of ``xs``, added left to right."""
+    acc = xs[0]
+    for x in xs[1:]:
+        acc = acc + x
+    return acc
+
+
+def linear(x: Sequence[Any], w: Sequence[Sequence[Any]]) -> list[Any]:
+    """The matrix-vector product ``w @ x`` (no bias)."""
+    return [dot(row, x) for row in w]
+
+
+class GPT:
+    """microgpt's model on any scalar engine.
+
+    ``params`` holds one value object per weight (made by the caller, so
+    any engine's leaves will do), in the shapes of :func:`init_weights`;
+    ``scope`` names the model's parts (see the module docstring).
+    """
+
+    def __init__(self, params: dict[str, list[list[Any]]], cfg: Config, scope: Scope = no_scope) -> None:
+        self.p = params
+        self.cfg = cfg
+        self.scope = scope
+
+    @classmethod
+    def build(cls, weights: Weights, cfg: Config, param: Callable[[float], Any], scope: Scope = no_scope) -> GPT:
+        """A model whose leaves are ``param(w)`` for every weight ``w``."""
+        return cls({k: [[param(x) for x in row] for row in m] for k, m in weights.items()}, cfg, scope)
+
+    def parameters(self) -> list[Any]:
+        """Every weight, matrix by matrix, row by row."""
+        return [p for m in self.p.values() for row in m for p in row]
+
+    # --- the parts, each recorded under a scope
+
+    def rmsnorm(self, x: list[Any]) -> list[Any]:
+        """``x / sqrt(mean(x²) + 1e-5)``."""
+        with self.scope("rmsnorm"):
+            scale = (dot(x, x) * (1.0 / len(x)) + 1e-5) ** -0.5
+            return [xi * scale for xi in x]
+
+    def softmax(self, logits: list[Any]) -> list[Any]:
+        """``exp(l - max) / sum``; the max (a number, not a node) only keeps ``exp`` from overflowing."""
+        with self.scope("softmax"):
+            m = max(v.data for v in logits)
+            es = [(v - m).exp() for v in logits]
+            inv = total(es) ** -1.0
+            return [e * inv for e in es]
+
+    def head(self, h: int, layer: int, x: list[Any], keys: list[list[Any]], values: list[list[Any]]) -> list[Any]:
+        """Attention head ``h``: its query, key and value of ``x``, attending over the cached positions."""
+        with self.scope("attention head"):
+            rows = slice(h * self.cfg.head_dim, (h + 1) * self.cfg.head_dim)
+            q = linear(x, self.p[f"layer{layer}.wq"][rows])
+            keys.append(linear(x, self.p[f"layer{layer}.wk"][rows]))
+            values.append(linear(x, self.p[f"layer{layer}.wv"][rows]))
+            scale = self.cfg.head_dim**-0.5
+            att = self.softmax([dot(q, k) * scale for k in keys])
+            return [dot(att, [v[j] for v in values]) for j in range(self.cfg.head_dim)]
+
+    def mlp(self, layer: int, x: list[Any]) -> list[Any]:
+        """``fc2(relu(fc1(x)))``, four times as wide inside."""
+        with self.scope("mlp"):
+            hidden = [h.relu() for h in linear(x, self.p[f"layer{layer}.fc1"])]
+            return linear(hidden, self.p[f"layer{layer}.fc2"])
+
+    def logits(self, token: int, pos: int, keys: list[list[list[Any]]], values: list[list[list[Any]]]) -> list[Any]:
+        """The next token's logits after ``token`` at position ``pos``; appends to the key/value caches.
+
+        ``keys[layer][head]`` and ``values[layer][head]`` are lists with one
+        vector per earlier position.
+        """
+        with self.scope("embedding"):
+            x = [t + p for t, p in zip(self.p["wte"][token], self.p["wpe"][pos], strict=True)]
+        x = self.rmsnorm(x)
+        for layer in range(self.cfg.n_layer):
+            normed = self.rmsnorm(x)
+            heads = [self.head(h, layer, normed, keys[layer][h], values[layer][h]) for h in range(self.cfg.n_head)]
+            with self.scope("projection"):
+                attended = linear([v for head in heads for v in head], self.p[f"layer{layer}.wo"])
+            x = [a + r for a, r in zip(attended, x, strict=True)]
+            x = [m + r for m, r in zip(self.mlp(layer, self.rmsnorm(x)), x, strict=True)]
+        with self.scope("lm head"):
+            return linear(x, self.p["lm_head"])
+
+    def position_losses(self, tokens: Sequence[int]) -> list[Any]:
+        """The cross-entropy of each next token of ``tokens`` (at most ``block_size`` positions)."""
+        cfg = self.cfg
+        n = min(cfg.block_size, len(tokens) - 1)
+        if n < 1:
+            raise ValueError("a name needs at least two tokens (BOS ... BOS)")
+        keys: list[list[list[Any]]] = [[[] for _ in range(cfg.n_head)] for _ in range(cfg.n_layer)]
+        values: list[list[list[Any]]] = [[[] for _ in range(cfg.n_head)] for _ in range(cfg.n_layer)]
+        losses = []
+        for pos in range(n):
+            probs = self.softmax(self.logits(tokens[pos], pos, keys, values))
+            losses.append(-probs[tokens[pos + 1]].log())
+        return losses
+
+    def loss(self, tokens: Sequence[int]) -> Any:
+        """The mean cross-entropy over the positions of one name."""
+        losses = self.position_losses(tokens)
+        return total(losses) * (1.0 / len(losses))
+
+
+# --------------------------------------------------------------------------
+# Training and sampling
+
+
+class Adam:
+    """Adam on any engine's leaves (it reads and writes ``data`` and ``grad``), microgpt's settings."""
+
+    def __init__(self, params: list[Any], beta1: float = 0.85, beta2: float = 0.99, eps: float = 1e-8) -> None:
+        self.params = params
+        self.beta1, self.beta2, self.eps = beta1, beta2, eps
+        self.m = [0.0] * len(params)
+        self.v = [0.0] * len(params)
+        self.t = 0
+
+    def step(self, lr: float) -> None:
+        """Move every parameter by Adam's bias-corrected step of size ``lr``, then zero its gradient."""
+        self.t += 1
+        b1, b2 = self.beta1, self.beta2
+        c1, c2 = 1.0 - b1**self.t, 1.0 - b2**self.t
+        m, v = self.m, self.v
+        for i, p in enumerate(self.params):
+            g = p.grad
+            m[i] = b1 * m[i] + (1.0 - b1) * g
+            v[i] = b2 * v[i] + (1.0 - b2) * g * g
+            p.data -= lr * (m[i] / c1) / (math.sqrt(v[i] / c2) + self.eps)
+            p.grad = 0.0
+
+
+def train(model: GPT, vocab: Vocab, docs: Sequence[str], steps: int, lr: float = 0.01,
+          progress: Callable[[int, float], None] | None = None) -> list[float]:
+    """Train on ``docs[k % len(docs)]`` at step ``k``, with lr decaying linearly to 0; the loss of each step."""
+    opt = Adam(model.parameters())
+    losses = []
+    for k in range(steps):
+        loss = model.loss(vocab.encode(docs[k % len(docs)]))
+        loss.backward()
+        opt.step(lr * (1.0 - k / steps))
+        losses.append(loss.data)
+        if progress is not None:
+            progress(k + 1, loss.data)
+    return losses
+
+
+def sample(model: GPT, vocab: Vocab, rng: random.Random, temperature: float = 0.5) -> str:
+    """A new name: tokens drawn one at a time from ``softmax(logits / temperature)`` until BOS.
+
+    Call it where the engine records no graph (``mg.no_grad()`` for microgrannd).
+    """
+    cfg = model.cfg
+    keys: list[list[list[Any]]] = [[[] for _ in range(cfg.n_head)] for _ in range(cfg.n_layer)]
+    values: list[list[list[Any]]] = [[[] for _ in range(cfg.n_head)] for _ in range(cfg.n_layer)]
+    token, out = vocab.bos, []
+    for pos in range(cfg.block_size):
+        scaled = [v.data / temperature for v in model.logits(token, pos, keys, values)]
+        top = max(scaled)
+        token = rng.choices(range(vocab.size), weights=[math.exp(s - top) for s in scaled])[0]
+        if token == vocab.bos:
+            break
+        out.append(token)
+    return vocab.decode(out)
+
+
+@dataclass
+class Result:
+    """What a run did: the loss of every step, the sampled names, the time taken."""
+
+    losses: list[float]
+    samples: list[str]
+    train_seconds: float
+    vocab: Vocab
+    model: GPT = field(repr=False)
+
+
+def run(steps: int, seed: int = 42, n_samples: int = 20, cfg: Config | None = None,
+        docs: Sequence[str] | None = None, show_progress: bool = False, pause_gc: bool = True) -> Result:
+    """Train microgrannd's GPT for ``steps`` steps on the names (shuffled by ``seed``), then sample names.
+
+    The whole run is deterministic given ``seed``.  ``pause_gc`` trains inside
+    ``mg.gc_paused()`` (microgrannd's graphs hold no cycles, so the collector
+    only costs time).
+    """
+    cfg = cfg or Config()
+    docs = list(load_names() if docs is None else docs)
+    rng = random.Random(seed)
+    rng.shuffle(docs)
+    vocab = Vocab.of(docs)
+    model = GPT.build(init_weights(cfg, vocab.size, seed), cfg, mg.Value, mg.scope)
+    start = time.perf_counter()
+    with Progress(steps, "training", enabled=show_progress) as bar, \
+            mg.gc_paused() if pause_gc else contextlib.nullcontext():
+        losses = train(model, vocab, docs, steps, progress=lambda k, loss: bar.update(k, f"loss {loss:.4f}"))
+    seconds = time.perf_counter() - start
+    with mg.no_grad():
+        samples = [sample(model, vocab, rng) for _ in range(n_samples)]
+    return Result(losses, samples, seconds, vocab, model)
+
+
+# --------------------------------------------------------------------------
+# Pictures
+
+
+def position_graph(model: GPT, vocab: Vocab, doc: str, pos: int) -> mg.Value:
+    """The loss at position ``pos`` of ``doc`` as a fresh graph of the model's current weights.
+
+    The weights enter as unlabelled constants, so that each collapsed call
+    hides the weights it uses (as leaves they would be thousands of boxes);
+    the gradients are filled in by a backward pass.
+    """
+    weights = {k: [[p.data for p in row] for row in m] for k, m in model.p.items()}
+    frozen = GPT.build(weights, model.cfg, lambda x: mg.Value(x, requires_grad=False), mg.scope)
+    tokens = vocab.encode(doc)
+    if not 0 <= pos < min(len(tokens) - 1, model.cfg.block_size):
+        raise ValueError(f"position {pos} is outside the name {doc!r} (0 to {min(len(doc), model.cfg.block_size - 1)})")
+    loss: mg.Value = frozen.position_losses(tokens[: pos + 2])[pos]
+    loss.label = f"loss at {pos}"
+    loss.backward()
+    return loss
+
+
+def write_drawing(root: mg.Value, path: Path) -> None:
+    """Draw ``root`` with every part of the model collapsed to one node."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    drawing = mg.draw(root, collapse=COLLAPSE, max_nodes=1000)
+    drawing.render(path)
+    print(f"wrote {path} ({drawing.values} values, {drawing.ops} ops, {drawing.calls} collapsed calls)")
+
+
+def write_explorer(root: mg.Value, path: Path) -> int:
+    """Write ``mg.explore``'s page of ``root`` with the model's parts collapsed; 2 if there is no explorer."""
+    try:
+        from microgrannd import explore as explorer  # type: ignore[attr-defined]
+    except ImportError:
+        print("--explore needs microgrannd.explore, which this version of microgrannd does not have",
+              file=sys.stderr)
+        return 2
+    explore = getattr(explorer, "explore", explorer)
+    page = explore(root, collapse=COLLAPSE)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(page, str):
+        path.write_text(page, encoding="utf-8")
+    else:
+        page.save(path)
+    print(f"wrote {path}")
+    return 0
+
+
+# --------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _timed(label: str) -> Iterator[None]:
+    start = time.perf_counter()
+    yield
+    print(f"{label}: {time.perf_counter() - start:.1f}s")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Train, print the losses and sample names (see the module docstring for the options)."""
+    p = parser("microgpt", DESCRIPTION, seed=42)
+    p.add_argument("--steps", type=int, default=None,
+                   help=f"training steps (default {DEFAULT_STEPS}, {FULL_STEPS} with --full)")
+    p.add_argument("--samples", type=int, default=20, help="names to sample (default %(default)s)")
+    p.add_argument("--draw", type=Path, metavar="OUT.svg", help="draw the graph of one position, parts collapsed")
+    p.add_argument("--explore", type=Path, metavar="OUT.html", help="the same graph in microgrannd's explorer")
+    p.add_argument("--position", type=int, default=0, help="the position drawn (default %(default)s)")
+    p.add_argument("--gc", action="store_true", help="leave Python's cyclic garbage collector on while training")
+    args = p.parse_args(argv)
+    steps = args.steps if args.steps is not None else FULL_STEPS if args.full else DEFAULT_STEPS
+    if steps < 1:
+        p.error("--steps must be at least 1")
+    result = run(steps, args.seed, args.samples, show_progress=True, pause_gc=not args.gc)
+    n_params = len(result.model.parameters())
+    print(f"{n_params} parameters, vocabulary {result.vocab.size} tokens, {steps} steps in "
+          f"{result.train_seconds:.1f}s ({1000 * result.train_seconds / steps:.0f} ms/step)")
+    every = max(1, steps // 10)
+    for k in range(0, steps, every):
+        window = result.losses[k : k + every]
+        print(f"  steps {k + 1:4d}-{k + len(window):4d}  mean loss {sum(window) / len(window):.4f}")
+    print("samples (temperature 0.5):")
+    print("  " + ", ".join(result.samples))
+    if args.draw or args.explore:
+        doc = load_names()[0]
+        try:
+            root = position_graph(result.model, result.vocab, doc, args.position)
+        except ValueError as e:
+            p.error(str(e))
+        if args.draw:
+            write_drawing(root, args.draw)
+        if args.explore:
+            return write_explorer(root, args.explore)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,176 @@
+"""demos/microgpt.py (a scalar GPT) and its benchmark workload on the closure-free peer engine."""
+
+from __future__ import annotations
+
+import math
+import random
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import microgrannd as mg
+from microgrannd import demo_runner
+from microgrannd.testing import check_grad
+
+ROOT = Path(__file__).resolve().parent.parent
+gpt: Any = demo_runner.load(ROOT / "demos" / "microgpt.py")
+
+TINY = gpt.Config(n_embd=4, n_head=2, block_size=4)
+
+
+def test_names_data_is_lowercase_unique_names() -> None:
+    names = gpt.load_names()
+    assert len(names) > 5000
+    assert len(set(names)) == len(names)
+    assert all(n.isalpha() and n.islower() and n.isascii() for n in names)
+    assert gpt.Vocab.of(names).size == 27  # a-z and BOS
+
+
+def test_vocab_round_trip_with_bos_at_both_ends() -> None:
+    vocab = gpt.Vocab.of(["bca", "ab"])
+    assert vocab.chars == "abc"
+    tokens = vocab.encode("cab")
+    assert tokens == [3, 2, 0, 1, 3]
+    assert vocab.decode(tokens) == "cab"
+
+
+def test_short_run_learns_and_samples_names() -> None:
+    result = gpt.run(20, seed=0, n_samples=5)
+    losses = result.losses
+    assert len(losses) == 20 and all(math.isfinite(x) for x in losses)
+    assert losses[0] == pytest.approx(math.log(27), abs=0.5)  # near a uniform guess at the start
+    first, last = sum(losses[:5]) / 5, sum(losses[-5:]) / 5
+    assert last < first - 0.2, (first, last)
+    assert len(result.samples) == 5
+    for name in result.samples:
+        assert isinstance(name, str) and set(name) <= set(result.vocab.chars)
+        assert len(name) <= gpt.Config().block_size
+
+
+def test_runs_are_deterministic_given_the_seed() -> None:
+    docs = ["anna", "bob", "carl", "dora"]
+    a, b, c = (gpt.run(3, seed=s, n_samples=3, cfg=TINY, docs=docs) for s in (7, 7, 8))
+    assert a.losses == b.losses and a.samples == b.samples
+    assert a.losses != c.losses
+
+
+def tiny_model(values: dict[tuple[str, int, int], Any]) -> Any:
+    """The tiny GPT on Values; the weights at the keys of ``values`` are replaced by those."""
+    vocab = gpt.Vocab.of(["abc"])
+    weights = gpt.init_weights(TINY, vocab.size, seed=3)
+    params = {k: [[values[k, i, j] if (k, i, j) in values else mg.Value(x) for j, x in enumerate(row)]
+                  for i, row in enumerate(m)]
+              for k, m in weights.items()}
+    return gpt.GPT(params, TINY, mg.scope), vocab, weights
+
+
+def test_gradients_agree_with_finite_differences() -> None:
+    _, vocab, weights = tiny_model({})
+    rng = random.Random(0)
+    # a few weights of every matrix: embeddings, attention, MLP, head
+    picked = [(k, rng.randrange(len(m)), rng.randrange(len(m[0]))) for k, m in weights.items() for _ in range(2)]
+    picked = list(dict.fromkeys(picked))
+    tokens = vocab.encode("cab")  # 4 positions: the whole block, every cache entry used
+
+    def loss(*xs: Any) -> Any:
+        model, _, _ = tiny_model(dict(zip(picked, xs, strict=True)))
+        return model.loss(tokens)
+
+    grads = check_grad(loss, [weights[k][i][j] for k, i, j in picked], extra_checks=False)
+    assert len(grads) == len(picked)
+    assert any(abs(g) > 1e-3 for g in grads)  # the check compared real gradients, not zeros
+
+
+def test_model_parts_are_recorded_as_composites() -> None:
+    model, vocab, _ = tiny_model({})
+    loss = model.loss(vocab.encode("ab"))
+    names = {s.name for v in mg.toposort(loss) if v.scope is not None for s in v.scope.path()}
+    assert set(gpt.COLLAPSE) <= names
+
+
+def test_drawing_of_one_position_collapses_the_parts(tmp_path: Path) -> None:
+    model, vocab, _ = tiny_model({})
+    root = gpt.position_graph(model, vocab, "cab", 1)
+    assert root.grad == 1.0  # a backward pass ran
+    drawing = mg.draw(root, collapse=gpt.COLLAPSE)
+    # position 1 reads position 0's keys and values, so position 0's heads and what feeds them are drawn:
+    # embedding, rmsnorm, rmsnorm, the heads; then position 1's own path to its loss
+    position0 = 3 + TINY.n_head
+    position1 = 3 + TINY.n_head + len(["projection", "rmsnorm", "mlp", "lm head", "softmax"])
+    assert drawing.calls == position0 + position1
+    path = tmp_path / "pos.dot"
+    gpt.write_drawing(root, path)
+    text = path.read_text()
+    for part in gpt.COLLAPSE:
+        assert part in text
+    with pytest.raises(ValueError, match="outside"):
+        gpt.position_graph(model, vocab, "cab", 4)
+
+
+def test_main_short_run_prints_losses_and_samples(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    assert gpt.main(["--steps", "2", "--samples", "3", "--draw", str(tmp_path / "g.dot")]) == 0
+    out = capsys.readouterr().out
+    assert "4192 parameters" in out and "mean loss" in out and "samples" in out
+    assert (tmp_path / "g.dot").read_text().startswith("digraph")
+
+
+def test_explore_without_the_explorer_says_so(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    try:
+        from microgrannd import explore  # type: ignore[attr-defined]  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        pytest.skip("microgrannd.explore exists")
+    assert gpt.main(["--steps", "1", "--samples", "1", "--explore", str(tmp_path / "x.html")]) == 2
+    assert "microgrannd.explore" in capsys.readouterr().err
+    assert not (tmp_path / "x.html").exists()
+
+
+# --- the benchmark workload
+
+
+def workload() -> Any:
+    if str(ROOT) not in sys.path:  # benchmarks/ is a folder of the checkout, not of the package
+        sys.path.insert(0, str(ROOT))
+    from benchmarks import microgpt_workload
+
+    return microgpt_workload
+
+
+def test_engines_agree_on_loss_and_every_gradient() -> None:
+    w = workload()
+    steps = [w.make_step(e, seed=1, doc="ada") for e in w.available_engines()]
+    assert {"microgrannd", "microgrannd-flat", "closure-free"} <= {s.engine for s in steps}
+    loss = w.check_agreement(steps)
+    assert math.isfinite(loss) and loss > 0
+    assert len(steps[0].gradients()) == 4192
+
+
+def test_agreement_check_catches_a_wrong_gradient() -> None:
+    w = workload()
+    good, peer = w.make_step("microgrannd", doc="ada"), w.make_step("closure-free", doc="ada")
+    wrong = w.Step("wrong", peer.run, lambda: [g * (1 + 1e-6) for g in peer.gradients()], peer.phases, peer.nodes)
+    with pytest.raises(w.AgreementError, match="wrong: gradient"):
+        w.check_agreement([good, wrong])
+    with pytest.raises(ValueError, match="unknown engine"):
+        w.make_step("nope")
+    with pytest.raises(ValueError, match="characters"):
+        w.make_step("microgrannd", doc="Ada")
+
+
+def test_closure_free_engine_matches_microgrannd_on_each_op() -> None:
+    CF = workload().closure_free_value()
+
+    def f(a: Any, b: Any) -> Any:
+        return ((a * b + a) ** 2.0).log() + (a - b).exp() / (b + 3.0) - (-a).relu() + (-b).relu() + 2.0 / b + (1.0 - a)
+
+    x, y = CF(0.7), CF(-1.3)
+    out = f(x, y)
+    out.backward()
+    mx, my = mg.Value(0.7), mg.Value(-1.3)
+    ref = f(mx, my)
+    ref.backward()
+    assert out.data == pytest.approx(ref.data, rel=1e-12)
+    assert (x.grad, y.grad) == pytest.approx((mx.grad, my.grad), rel=1e-12)
