@@ -384,23 +384,11 @@ def write_drawing(root: mg.Value, path: Path) -> None:
     print(f"wrote {path} ({drawing.values} values, {drawing.ops} ops, {drawing.calls} collapsed calls)")
 
 
-def write_explorer(root: mg.Value, path: Path) -> int:
-    """Write ``mg.explore``'s page of ``root`` with the model's parts collapsed; 2 if there is no explorer."""
-    try:
-        from microgrannd import explore as explorer  # type: ignore[attr-defined]
-    except ImportError:
-        print("--explore needs microgrannd.explore, which this version of microgrannd does not have",
-              file=sys.stderr)
-        return 2
-    explore = getattr(explorer, "explore", explorer)
-    page = explore(root, collapse=COLLAPSE)
+def write_explorer(root: mg.Value, path: Path) -> None:
+    """Write ``mg.explore``'s page of ``root``, every part of the model collapsed to one node."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    if isinstance(page, str):
-        path.write_text(page, encoding="utf-8")
-    else:
-        page.save(path)
-    print(f"wrote {path}")
-    return 0
+    mg.explore(root, collapse=COLLAPSE, max_nodes=20_000).save(path)  # the weights enter as constants
+    print(f"wrote {path}: open it in a browser to step through the position's backward pass")
 
 
 # --------------------------------------------------------------------------
@@ -446,7 +434,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.draw:
             write_drawing(root, args.draw)
         if args.explore:
-            return write_explorer(root, args.explore)
+            write_explorer(root, args.explore)
     return 0
 
 

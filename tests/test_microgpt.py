@@ -116,16 +116,12 @@ def test_main_short_run_prints_losses_and_samples(capsys: pytest.CaptureFixture[
     assert (tmp_path / "g.dot").read_text().startswith("digraph")
 
 
-def test_explore_without_the_explorer_says_so(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    try:
-        from microgrannd import explore  # type: ignore[attr-defined]  # noqa: F401
-    except ImportError:
-        pass
-    else:
-        pytest.skip("microgrannd.explore exists")
-    assert gpt.main(["--steps", "1", "--samples", "1", "--explore", str(tmp_path / "x.html")]) == 2
-    assert "microgrannd.explore" in capsys.readouterr().err
-    assert not (tmp_path / "x.html").exists()
+def test_explore_writes_the_position_collapsed_to_the_models_parts(tmp_path: Path) -> None:
+    assert gpt.main(["--steps", "1", "--samples", "1", "--explore", str(tmp_path / "x.html")]) == 0
+    page = (tmp_path / "x.html").read_text(encoding="utf-8")
+    assert page.startswith("<!DOCTYPE html>") or page.lower().startswith("<!doctype html>")
+    for part in gpt.COLLAPSE:
+        assert part in page
 
 
 # --- the benchmark workload
