@@ -58,32 +58,10 @@ from benchmarks.measure import (
     StepOut,
     Task,
     Workload,
+    graph_phases,
     now,
+    timed_graph,
 )
-
-
-def timed_graph(engine: Engine, build: Callable[[], Any]) -> tuple[float, list[int]]:
-    """Build a graph with ``build()``, backward from its root, read the root's value, drop the graph.
-
-    Returns the value and the nanoseconds of [build, backward, free].
-    """
-    t0 = now()
-    root = build()
-    t1 = now()
-    engine.backward(root)
-    t2 = now()
-    value = engine.value(root)
-    t3 = now()
-    root = None
-    t4 = now()
-    return value, [t1 - t0, t2 - t1, t4 - t3]
-
-
-def graph_phases(ns: list[int]) -> tuple[float, dict[str, float]]:
-    """:func:`timed_graph`'s nanoseconds as (total seconds, {build, backward, free})."""
-    phases = {k: v / 1e9 for k, v in zip(("build", "backward", "free"), ns, strict=True)}
-    return sum(phases.values()), phases
-
 
 # --------------------------------------------------------------------------
 # mlp_step: micrograd's demo network and loss, one training step (benchmarks.mlp)
@@ -459,8 +437,8 @@ MEMORY = Workload(
 
 
 # Workloads in modules of their own, as "module:function" (the function returns
-# a Workload), e.g. "benchmarks.microgpt_workload:microgpt_step".
-EXTRA: tuple[str, ...] = ()
+# a Workload).
+EXTRA: tuple[str, ...] = ("benchmarks.microgpt_workload:microgpt_step",)
 
 
 def load_extra(spec: str) -> Workload:
