@@ -22,19 +22,14 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 from collections.abc import Sequence
 from functools import cache, partial
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:  # run from a clone without installing
-    sys.path.insert(0, str(ROOT))
-
-import microgrannd as mg  # noqa: E402
-from benchmarks.engines import Engine, TorchEngine  # noqa: E402
-from benchmarks.measure import (  # noqa: E402
+import microgrannd as mg
+from benchmarks.engines import Engine, TorchEngine
+from benchmarks.measure import (
     Case,
     Config,
     FnSampler,
@@ -46,7 +41,9 @@ from benchmarks.measure import (  # noqa: E402
     now,
     timed_graph,
 )
-from microgrannd import demo_runner  # noqa: E402
+from microgrannd import demo_runner
+
+ROOT = Path(__file__).resolve().parent.parent  # the checkout, where demos/ is
 
 FULL = {"doc": "olivia", "seed": 0, "n_layer": 1, "n_embd": 16, "n_head": 4, "block_size": 16}
 """The demo's model on a name of average length (six letters, seven positions)."""
@@ -331,8 +328,9 @@ def microgpt_step() -> Workload:
     """The workload, for :data:`benchmarks.workloads.EXTRA`."""
     return Workload(
         "microgpt_step",
-        "one training step of demos/microgpt.py's scalar GPT (1 layer, 4 heads of 4, 4,192 weights) on the name "
-        "'olivia': build the mean cross-entropy, backward, free; torch runs the same math with matrices",
+        "one training step of demos/microgpt.py's scalar GPT (1 layer, 4 heads of 4, 4,192 weights; --quick: "
+        "2 heads of 4) on one name: the mean cross-entropy, backward, freeing; torch runs the same math with "
+        "matrices; micrograd cannot (no log, exp)",
         reference=reference,
         graph=graph_sampler,
         floor=floor_sampler,

@@ -238,8 +238,9 @@ def split(text: str) -> list[str]:
 def parser() -> argparse.ArgumentParser:
     """The command line's options."""
     doc = benchmarks.__doc__ or ""
+    width = max(11, *map(len, WORKLOADS))
     listing = "\n".join(
-        textwrap.fill(w.description, 100, initial_indent=f"  {w.name:<11} ", subsequent_indent=" " * 14)
+        textwrap.fill(w.description, 100, initial_indent=f"  {w.name:<{width}} ", subsequent_indent=" " * (width + 3))
         for w in WORKLOADS.values()
     )
     p = argparse.ArgumentParser(
