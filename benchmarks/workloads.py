@@ -8,7 +8,7 @@ A workload is one :class:`~benchmarks.measure.Workload` in :data:`WORKLOADS`::
         "my_step",                                    # the name for --workloads
         "one line on what it measures",               # shown by --help
         reference=lambda p: my_floor(p["n"])[2],      # the numbers every engine must reproduce
-        graph=lambda engine, p: FnSampler(partial(my_graph, engine, p["n"])),  # microgrannd, micrograd, torch
+        graph=lambda engine, p: FnSampler(partial(my_graph, engine, p["n"])),  # every graph engine
         floor=lambda p: FnSampler(partial(my_floor, p["n"])),                 # plain floats (optional)
         cases=lambda c: [Case("my_step", {"n": 100 if c.quick else 10_000}, repeats=3)],
     )
@@ -25,7 +25,9 @@ A workload is one :class:`~benchmarks.measure.Workload` in :data:`WORKLOADS`::
   state (set up once, stepped many times) is any object with ``step()`` and
   ``extra()``, as the mlp_step runners of :mod:`benchmarks.mlp`;
   ``only={"name": builder}`` adds engines that run this workload alone (the
-  compiled ones); ``Case(warmup=..., samples=...)`` sets the steps per task.
+  compiled ones); ``unable={"name": "why"}`` leaves out graph engines that
+  cannot express it (the report gives the reason instead of a row);
+  ``Case(warmup=..., samples=...)`` sets the steps per task.
 * Sizes come from the :class:`~benchmarks.measure.Config`: ``config.quick``
   is set by ``--quick``; a workload may also add fields of its own there.
 
