@@ -15,7 +15,7 @@ from typing import Any
 FLOOR = "floor"
 # every engine the command line knows, in the order of the report's rows; the
 # compiled ones take part in mlp_step only (see benchmarks.workloads)
-ENGINE_ORDER = ("microgrannd", "compiled", "compiled-tape", "micrograd", "torch", FLOOR)
+ENGINE_ORDER = ("microgrannd", "compiled", "compiled-tape", "closure-free", "micrograd", "torch", FLOOR)
 
 
 class Engine:
@@ -95,6 +95,17 @@ class MicrogradEngine(ValueEngine):
             p.grad = 0
 
 
+class ClosureFreeEngine(ValueEngine):
+    """:mod:`benchmarks.closure_free`'s Value: microgpt-style nodes holding their local derivatives."""
+
+    name = "closure-free"
+
+    def __init__(self) -> None:
+        from benchmarks.closure_free import Value
+
+        self.Value = Value
+
+
 class TorchEngine(Engine):
     """PyTorch 0-dim float64 tensors (single-threaded: the ops are scalars)."""
 
@@ -141,6 +152,7 @@ class TorchEngine(Engine):
 
 ENGINE_FACTORIES: dict[str, Callable[[], Engine]] = {
     "microgrannd": MicrogranndEngine,
+    "closure-free": ClosureFreeEngine,
     "micrograd": MicrogradEngine,
     "torch": TorchEngine,
 }

@@ -67,6 +67,29 @@ def gc_mode(mode: str) -> Iterator[None]:
             gc.disable()
 
 
+def timed_graph(engine: Engine, build: Callable[[], Any]) -> tuple[float, list[int]]:
+    """Build a graph with ``build()``, backward from its root, read the root's value, drop the graph.
+
+    Returns the value and the nanoseconds of [build, backward, free].
+    """
+    t0 = now()
+    root = build()
+    t1 = now()
+    engine.backward(root)
+    t2 = now()
+    value = engine.value(root)
+    t3 = now()
+    root = None
+    t4 = now()
+    return value, [t1 - t0, t2 - t1, t4 - t3]
+
+
+def graph_phases(ns: list[int]) -> tuple[float, dict[str, float]]:
+    """:func:`timed_graph`'s nanoseconds as (total seconds, {build, backward, free})."""
+    phases = {k: v / 1e9 for k, v in zip(("build", "backward", "free"), ns, strict=True)}
+    return sum(phases.values()), phases
+
+
 # --------------------------------------------------------------------------
 # Checking results
 
@@ -152,10 +175,15 @@ class Row:
 
 
 class Results:
-    """All rows of a run, addressed by (workload, variant, engine)."""
+    """All rows of a run, addressed by (workload, variant, engine).
+
+    ``absent`` says why an engine of the run has no row for a workload it
+    cannot express (by (workload, engine); see ``Workload.unable``).
+    """
 
     def __init__(self) -> None:
         self.rows: dict[tuple[str, str, str], Row] = {}
+        self.absent: dict[tuple[str, str], str] = {}
 
     def row(self, workload: str, variant: str, engine: str) -> Row:
         """The row for this key, created on first use."""
@@ -334,7 +362,9 @@ class Workload:
     make an engine's :class:`Sampler` for a task's ``params``, in that engine's
     worker: ``graph`` for every graph engine (through its :class:`Engine`
     adapter), ``floor`` for plain floats, ``only`` for engines of this workload
-    alone (by name).  ``cases(config)`` lists the rows to time.
+    alone (by name).  ``unable`` names graph engines that cannot express the
+    workload, with the reason the report gives instead of a row.
+    ``cases(config)`` lists the rows to time.
 
     A workload that is not a list of timed cases gives ``schedule`` (the
     parent's side, instead of ``cases``) and may give ``probe``: an untimed
@@ -347,12 +377,15 @@ class Workload:
     graph: GraphBuilder | None = None
     floor: Builder | None = None
     only: Mapping[str, Builder] = field(default_factory=dict)
+    unable: Mapping[str, str] = field(default_factory=dict)
     cases: Callable[[Config], Sequence[Case]] | None = None
     schedule: Callable[[Scheduler, Sequence[str]], None] | None = None
     probe: Callable[[Engine, Params], dict[str, Any]] | None = None
 
     def takes_part(self, engine: str) -> bool:
         """Whether the engine named ``engine`` runs this workload."""
+        if engine in self.unable:
+            return False
         if engine == FLOOR:
             return self.floor is not None
         if engine in GRAPH_ENGINES:

@@ -15,6 +15,7 @@ from benchmarks.measure import Config, Results, Row
 from benchmarks.workloads import COMPILED_ENGINES, PRIMITIVE_KINDS, chain_size
 
 GC_VARIANTS = ("gc on", "gc off")
+MICROGPT_TARGET = 2.5  # microgrannd's step of the scalar GPT, this many times faster than the closure-free engine
 
 
 def fmt_time(s: float | None) -> str:
@@ -69,10 +70,13 @@ def compiled_summary(results: Results, variant: str, engine: str) -> dict[str, A
 
 
 def notes(results: Results, row: Row) -> str:
-    """A timing row's notes: its error, or its phases (and a compiled row's compilation)."""
+    """A timing row's notes: its error, or its phases, its graph's nodes (and a compiled row's compilation)."""
     text = row.error
     if not text and row.phases:
         text = " ".join(f"{k} {fmt_time(statistics.median(v))}" for k, v in row.phases.items())
+    nodes = row.extra.get("nodes")
+    if row.median is not None and nodes:
+        text += f"; {nodes:,} nodes, {fmt_time(row.median / nodes)}/node"
     summary = compiled_summary(results, row.variant, row.engine) if not row.error else None
     if summary is not None:
         steps = summary["amortised_after_steps"]
@@ -126,6 +130,11 @@ def table(results: Results) -> str:
     return "\n".join(lines)
 
 
+def absences(results: Results) -> list[str]:
+    """Why an engine of the run has no row for a workload it cannot express."""
+    return [f"{workload}: no {engine} row ({why})" for (workload, engine), why in results.absent.items()]
+
+
 def met(ok: bool) -> str:
     """``met`` or ``NOT met``."""
     return "met" if ok else "NOT met"
@@ -144,6 +153,18 @@ def targets(results: Results) -> list[str]:
         s = speedup("mlp_step", variant)
         if s is not None:
             out.append(f"mlp_step {variant}: {s:.1f}x faster than micrograd (target >= {goal:g}x): {met(s >= goal)}")
+    for variant in GC_VARIANTS:
+        own = median_of(results, "microgpt_step", variant, "microgrannd")
+        peer = median_of(results, "microgpt_step", variant, "closure-free")
+        torch = median_of(results, "microgpt_step", variant, "torch")
+        parts = []
+        if own is not None and peer is not None:
+            goal = MICROGPT_TARGET
+            parts.append(f"{peer / own:.2f}x faster than closure-free (target >= {goal:g}x): {met(peer / own >= goal)}")
+        if own is not None and torch is not None:
+            parts.append(f"{own / torch:.3g}x torch's time")
+        if parts:
+            out.append(f"microgpt_step {variant}: " + "; ".join(parts))
     for engine in COMPILED_ENGINES:
         for variant in GC_VARIANTS:
             c = compiled_summary(results, variant, engine)
@@ -216,6 +237,7 @@ def to_json(results: Results, missing: dict[str, str], config: Config) -> dict[s
         "cpus": os.cpu_count(),
         "config": asdict(config),
         "missing": missing,
+        "absent": absences(results),
         "rows": rows,
         "compiled": {
             engine: {

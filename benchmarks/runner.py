@@ -28,7 +28,7 @@ from typing import Any
 import benchmarks
 from benchmarks.engines import ENGINE_FACTORIES, ENGINE_ORDER, Engine
 from benchmarks.measure import CLOCKS, QUICK, REL_TOL, Config, Results, Task, run_sampler, set_clock
-from benchmarks.report import survivors, table, targets, to_json
+from benchmarks.report import absences, survivors, table, targets, to_json
 from benchmarks.workloads import WORKLOADS
 
 ROOT = Path(__file__).resolve().parent.parent  # the checkout: the workers run there
@@ -217,6 +217,9 @@ def run(
         for name, workload in WORKLOADS.items():  # in the table's order
             if name in workloads:
                 log(f"{name} ...")
+                for engine in pool.workers:
+                    if engine in workload.unable:
+                        pool.results.absent[name, engine] = workload.unable[engine]
                 workload.run(pool, [e for e in pool.workers if workload.takes_part(e)])
     finally:
         pool.close()
@@ -235,8 +238,9 @@ def split(text: str) -> list[str]:
 def parser() -> argparse.ArgumentParser:
     """The command line's options."""
     doc = benchmarks.__doc__ or ""
+    width = max(11, *map(len, WORKLOADS))
     listing = "\n".join(
-        textwrap.fill(w.description, 100, initial_indent=f"  {w.name:<11} ", subsequent_indent=" " * 14)
+        textwrap.fill(w.description, 100, initial_indent=f"  {w.name:<{width}} ", subsequent_indent=" " * (width + 3))
         for w in WORKLOADS.values()
     )
     p = argparse.ArgumentParser(
@@ -290,7 +294,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{name}: {why}")
     print(table(results))
     print()
-    for line in survivors(results) + targets(results):
+    for line in absences(results) + survivors(results) + targets(results):
         print(line)
     print(
         f"\n(total {time.perf_counter() - t0:.0f} s; times per step, per op for primitive rows; "

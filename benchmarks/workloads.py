@@ -8,7 +8,7 @@ A workload is one :class:`~benchmarks.measure.Workload` in :data:`WORKLOADS`::
         "my_step",                                    # the name for --workloads
         "one line on what it measures",               # shown by --help
         reference=lambda p: my_floor(p["n"])[2],      # the numbers every engine must reproduce
-        graph=lambda engine, p: FnSampler(partial(my_graph, engine, p["n"])),  # microgrannd, micrograd, torch
+        graph=lambda engine, p: FnSampler(partial(my_graph, engine, p["n"])),  # every graph engine
         floor=lambda p: FnSampler(partial(my_floor, p["n"])),                 # plain floats (optional)
         cases=lambda c: [Case("my_step", {"n": 100 if c.quick else 10_000}, repeats=3)],
     )
@@ -25,7 +25,9 @@ A workload is one :class:`~benchmarks.measure.Workload` in :data:`WORKLOADS`::
   state (set up once, stepped many times) is any object with ``step()`` and
   ``extra()``, as the mlp_step runners of :mod:`benchmarks.mlp`;
   ``only={"name": builder}`` adds engines that run this workload alone (the
-  compiled ones); ``Case(warmup=..., samples=...)`` sets the steps per task.
+  compiled ones); ``unable={"name": "why"}`` leaves out graph engines that
+  cannot express it (the report gives the reason instead of a row);
+  ``Case(warmup=..., samples=...)`` sets the steps per task.
 * Sizes come from the :class:`~benchmarks.measure.Config`: ``config.quick``
   is set by ``--quick``; a workload may also add fields of its own there.
 
@@ -58,32 +60,10 @@ from benchmarks.measure import (
     StepOut,
     Task,
     Workload,
+    graph_phases,
     now,
+    timed_graph,
 )
-
-
-def timed_graph(engine: Engine, build: Callable[[], Any]) -> tuple[float, list[int]]:
-    """Build a graph with ``build()``, backward from its root, read the root's value, drop the graph.
-
-    Returns the value and the nanoseconds of [build, backward, free].
-    """
-    t0 = now()
-    root = build()
-    t1 = now()
-    engine.backward(root)
-    t2 = now()
-    value = engine.value(root)
-    t3 = now()
-    root = None
-    t4 = now()
-    return value, [t1 - t0, t2 - t1, t4 - t3]
-
-
-def graph_phases(ns: list[int]) -> tuple[float, dict[str, float]]:
-    """:func:`timed_graph`'s nanoseconds as (total seconds, {build, backward, free})."""
-    phases = {k: v / 1e9 for k, v in zip(("build", "backward", "free"), ns, strict=True)}
-    return sum(phases.values()), phases
-
 
 # --------------------------------------------------------------------------
 # mlp_step: micrograd's demo network and loss, one training step (benchmarks.mlp)
@@ -459,8 +439,8 @@ MEMORY = Workload(
 
 
 # Workloads in modules of their own, as "module:function" (the function returns
-# a Workload), e.g. "benchmarks.microgpt_workload:microgpt_step".
-EXTRA: tuple[str, ...] = ()
+# a Workload).
+EXTRA: tuple[str, ...] = ("benchmarks.microgpt_workload:microgpt_step",)
 
 
 def load_extra(spec: str) -> Workload:

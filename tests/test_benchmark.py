@@ -6,6 +6,7 @@ No timing is asserted here; timing targets live in the benchmark's own report.
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import subprocess
 import sys
@@ -20,7 +21,7 @@ if str(ROOT) not in sys.path:  # the benchmarks package sits in the checkout; it
     sys.path.insert(0, str(ROOT))
 
 from benchmarks import mlp, report, runner, workloads  # noqa: E402
-from benchmarks.engines import MicrogranndEngine  # noqa: E402
+from benchmarks.engines import ClosureFreeEngine, MicrogranndEngine  # noqa: E402
 from benchmarks.measure import (  # noqa: E402
     Case,
     Config,
@@ -62,6 +63,7 @@ def test_quick_run_for_microgrannd_compiled_and_floor() -> None:
         "wide",
         "chain",
         "memory",
+        "microgpt_step",
     }
     for (workload, variant, engine), row in results.rows.items():
         assert engine in ("microgrannd", "floor") or (engine, workload) == ("compiled", "mlp_step")
@@ -96,6 +98,29 @@ def test_command_line_quick_smoke(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert "wide              gc off" in proc.stdout
     assert out.read_text().count('"workload": "wide"') == 2
+
+
+def test_microgpt_step_through_the_command_line(tmp_path: Path) -> None:
+    """``--quick`` runs the small GPT on every engine that can express it; micrograd is said to have no row."""
+    torch = importlib.util.find_spec("torch") is not None
+    cmd = [sys.executable, "-m", "benchmarks", "--quick", "--workloads", "microgpt_step", "--gc", "off",
+           "--engines", "microgrannd,closure-free,micrograd,torch,floor", "--json", "out.json"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    rows = {line.split()[3]: line for line in proc.stdout.splitlines() if line.startswith("microgpt_step     gc off")}
+    assert set(rows) == {"microgrannd", "closure-free", "floor", *(["torch"] if torch else [])}
+    for engine in ("microgrannd", "closure-free"):
+        assert " build " in rows[engine] and " backward " in rows[engine] and " nodes, " in rows[engine]
+    assert "WRONG" not in proc.stdout
+    assert "microgpt_step: no micrograd row (micrograd's Value has no log or exp)" in proc.stdout
+    target = next(line for line in proc.stdout.splitlines() if line.startswith("microgpt_step gc off:"))
+    assert "faster than closure-free (target >= 2.5x)" in target
+    assert ("torch's time" in target) == torch
+    out = json.loads((tmp_path / "out.json").read_text())
+    timed = [r for r in out["rows"] if r["workload"] == "microgpt_step"]
+    assert len(timed) == len(rows) and all(r["error"] == "" and r["median"] > 0 for r in timed)
+    assert out["absent"] == ["microgpt_step: no micrograd row (micrograd's Value has no log or exp)"]
 
 
 def test_unknown_names_are_refused() -> None:
@@ -139,6 +164,27 @@ def test_a_wrong_engine_is_reported_not_timed() -> None:
         assert row.error.startswith("WRONG RESULT"), row.error
         assert row.median is None and row.samples == []
     assert "WRONG RESULT" in report.table(results)
+
+
+class NudgedGrad(ClosureFreeEngine):
+    """Every gradient off by one part in a million: beyond the tolerance, though it trains just as well."""
+
+    name = "nudged"
+
+    def grad(self, v: Any) -> float:
+        return float(v.grad) * (1 + 1e-6)
+
+
+def test_microgpt_step_refuses_a_wrong_gradient() -> None:
+    """The workers' own path (``execute``): a wrong loss or gradient is reported, never timed."""
+    task = workloads.WORKLOADS["microgpt_step"].cases(TINY)[0].task("microgpt_step", "on")
+    row = runner.execute(task, "closure-free", ClosureFreeEngine()).get("microgpt_step", "gc on", "closure-free")
+    assert row is not None and row.error == "" and len(row.samples) == task.samples and row.extra["nodes"] > 0
+    for engine in (TwiceBackward(), NudgedGrad()):
+        row = runner.execute(task, engine.name, engine).get("microgpt_step", "gc on", engine.name)
+        assert row is not None and row.error.startswith("WRONG RESULT") and "grads[" in row.error, row.error
+        assert row.samples == [] and row.extra == {}
+    assert not workloads.WORKLOADS["microgpt_step"].takes_part("micrograd")
 
 
 class TwiceCompiled(mlp.CompiledMlp):
