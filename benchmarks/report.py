@@ -149,7 +149,7 @@ def targets(results: Results) -> list[str]:
         b = median_of(results, workload, variant, "microgrannd")
         return None if a is None or b is None else a / b
 
-    for variant, goal in (("gc on", 10.0), ("gc off", 2.0)):
+    for variant, goal in (("gc on", 20.0), ("gc off", 2.0)):
         s = speedup("mlp_step", variant)
         if s is not None:
             out.append(f"mlp_step {variant}: {s:.1f}x faster than micrograd (target >= {goal:g}x): {met(s >= goal)}")
