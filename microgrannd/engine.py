@@ -18,8 +18,8 @@ from collections.abc import Callable
 from typing import Any
 
 from microgrannd import ops, walk
-from microgrannd.modes import Scope, current_mode, scope, trace_error
-from microgrannd.ops import ABS, ADD, EXP, LOG, MUL, POW, RECIPROCAL, RELU, SOFTPLUS, TANH, Primitive, number
+from microgrannd.modes import DEFAULT, Scope, current_mode, scope, trace_error
+from microgrannd.ops import ABS, ADD, EXP, LOG, MUL, POW, RECIPROCAL, SOFTPLUS, TANH, Primitive, number
 
 __all__ = ["Value"]
 
@@ -50,7 +50,7 @@ class Value:
         """A leaf holding ``data`` (a real number, stored as a float)."""
         if not isinstance(label, str):
             raise TypeError(f"Value label must be a str, not {type(label).__name__}")
-        return _node(number(data, "Value data"), "", (), bool(requires_grad), label, cls)
+        return _leaf(number(data, "Value data"), bool(requires_grad), label, cls)
 
     def __repr__(self) -> str:
         self._check_readable("repr()")
@@ -71,24 +71,52 @@ class Value:
     # --- primitives: the operators, and methods for micrograd's names
 
     def __add__(self, other: Any) -> Value:
-        o = other if isinstance(other, Value) else _operand(other)
-        return NotImplemented if o is None else _binary(ADD, self, o)
+        if type(other) is not Value:
+            other = _operand(other)
+            if other is None:
+                return NotImplemented
+        if current_mode() is not DEFAULT:
+            return _make(self.data + other.data, "add", (self, other))
+        v = _new(Value)  # _make's default-mode path, inlined: + and * make most nodes
+        v.data = self.data + other.data  # ADD's forward, inlined
+        v.grad = 0.0
+        v.op = "add"
+        v.parents = (self, other)
+        v.label = ""
+        v.scope = None
+        v.requires_grad = True
+        v._mark = 0
+        return v
 
     def __radd__(self, other: Any) -> Value:
         o = _operand(other)
-        return NotImplemented if o is None else _binary(ADD, o, self)
+        return NotImplemented if o is None else _make(o.data + self.data, "add", (o, self))
 
     def __mul__(self, other: Any) -> Value:
-        o = other if isinstance(other, Value) else _operand(other)
-        return NotImplemented if o is None else _binary(MUL, self, o)
+        if type(other) is not Value:
+            other = _operand(other)
+            if other is None:
+                return NotImplemented
+        if current_mode() is not DEFAULT:
+            return _make(self.data * other.data, "mul", (self, other))
+        v = _new(Value)  # as in __add__
+        v.data = self.data * other.data  # MUL's forward, inlined
+        v.grad = 0.0
+        v.op = "mul"
+        v.parents = (self, other)
+        v.label = ""
+        v.scope = None
+        v.requires_grad = True
+        v._mark = 0
+        return v
 
     def __rmul__(self, other: Any) -> Value:
         o = _operand(other)
-        return NotImplemented if o is None else _binary(MUL, o, self)
+        return NotImplemented if o is None else _make(o.data * self.data, "mul", (o, self))
 
     def __pow__(self, other: Any) -> Value:
         if type(other) is float:  # the common case, without _operand's tests
-            return _binary(POW, self, _node(other))
+            return _binary(POW, self, _leaf(other))
         if isinstance(other, Value):
             return _power(self, other)
         o = _operand(other)
@@ -115,7 +143,8 @@ class Value:
 
     def relu(self) -> Value:
         """``max(self, 0)``; its derivative is 0 for ``data <= 0``; NaN stays NaN."""
-        return _unary(RELU, self)
+        x = self.data
+        return _make(0.0 if x <= 0 else x, "relu", (self,))  # RELU's forward, inlined
 
     def tanh(self) -> Value:
         """Hyperbolic tangent (a primitive: accurate for every input)."""
@@ -128,7 +157,7 @@ class Value:
     # --- composites (each recorded under a scope of its name)
 
     def __neg__(self) -> Value:
-        return _binary(MUL, self, _node(-1.0))
+        return _make(self.data * -1.0, "mul", (self, _leaf(-1.0)))
 
     def __sub__(self, other: Any) -> Value:
         if isinstance(other, Value):
@@ -246,7 +275,7 @@ class Value:
     def detach(self) -> Value:
         """A constant with the same data and label, cut from the graph."""
         self._check_readable("detach()")
-        return _node(self.data, label=self.label)
+        return _leaf(self.data, label=self.label)
 
     def zero_grad(self) -> None:
         """Set ``grad`` to 0.0 on every node of this node's graph."""
@@ -284,42 +313,48 @@ class Value:
 
 
 # --------------------------------------------------------------------------
-# Recording: every node is made by _node; operations go through _binary, _unary or record
+# Recording: every node is made by _leaf or _make; operations go through _make, _binary, _unary or record
 
 _new: Callable[[type], Any] = object.__new__
 
 
-def _node(data: float, op: str = "", parents: tuple[Value, ...] = (), requires_grad: bool = False,
-          label: str = "", cls: type | None = None) -> Value:
-    """The one constructor of nodes.
-
-    With ``op``, an operation recorded in the current mode (a constant under
-    :func:`~microgrannd.no_grad`, a node of the tracing class while tracing);
-    without, a leaf of class ``cls`` (a constant unless ``requires_grad``).
-    """
-    v: Value
-    if op:
-        mode = current_mode()
-        v = _new(mode.node_type or Value)
-        if mode.grad_enabled:
-            v.op = op
-            v.parents = parents
-            v.scope = mode.scope
-            v.requires_grad = True
-        else:
-            v.op = ""
-            v.parents = ()
-            v.scope = None
-            v.requires_grad = False
-    else:
-        v = _new(cls or Value)
-        v.op = ""
-        v.parents = ()
-        v.scope = None
-        v.requires_grad = requires_grad
+def _leaf(data: float, requires_grad: bool = False, label: str = "", cls: type = Value) -> Value:
+    """A node with no parents, of class ``cls``: a constant unless ``requires_grad``."""
+    v: Value = _new(cls)
     v.data = data
     v.grad = 0.0
+    v.op = ""
+    v.parents = ()
     v.label = label
+    v.scope = None
+    v.requires_grad = requires_grad
+    v._mark = 0
+    return v
+
+
+def _make(data: float, op: str, parents: tuple[Value, ...]) -> Value:
+    """The node of an operation, recorded in the current mode: the hot path of every primitive.
+
+    A node of the tracing class while tracing, in the current scope; under
+    :func:`~microgrannd.no_grad` a constant.  It runs once per node, so the
+    default mode (no block entered) takes a path of its own: one allocation
+    and eight slot stores (``+`` and ``*`` inline it; see docs/speed.md).
+    """
+    mode = current_mode()
+    if mode is DEFAULT:
+        v: Value = _new(Value)
+        v.scope = None
+    elif mode.grad_enabled:
+        v = _new(mode.node_type or Value)
+        v.scope = mode.scope
+    else:
+        return _leaf(data, False, "", mode.node_type or Value)
+    v.data = data
+    v.grad = 0.0
+    v.op = op
+    v.parents = parents
+    v.label = ""
+    v.requires_grad = True
     v._mark = 0
     return v
 
@@ -327,11 +362,11 @@ def _node(data: float, op: str = "", parents: tuple[Value, ...] = (), requires_g
 def _operand(x: object) -> Value | None:
     """An operator's other operand as a Value (a number becomes a constant), or None."""
     if type(x) is float:
-        return _node(x)
+        return _leaf(x)
     if isinstance(x, Value):
         return x
     if type(x) is int or (isinstance(x, numbers.Real) and not isinstance(x, bool)):
-        return _node(number(x, "operand"))
+        return _leaf(number(x, "operand"))
     return None
 
 
@@ -345,7 +380,7 @@ def _binary(prim: Primitive, a: Value, b: Value) -> Value:
     x, y = a.data, b.data
     if prim.valid is not None and not prim.valid(x, y):
         _domain(prim, x, y)
-    return _node(prim.forward(x, y), prim.name, (a, b))
+    return _make(prim.forward(x, y), prim.name, (a, b))
 
 
 def _unary(prim: Primitive, a: Value) -> Value:
@@ -353,7 +388,7 @@ def _unary(prim: Primitive, a: Value) -> Value:
     x = a.data
     if prim.valid is not None and not prim.valid(x):
         _domain(prim, x)
-    return _node(prim.forward(x), prim.name, (a,))
+    return _make(prim.forward(x), prim.name, (a,))
 
 
 def record(prim: Primitive, args: tuple[Any, ...]) -> Value:
@@ -365,7 +400,7 @@ def record(prim: Primitive, args: tuple[Any, ...]) -> Value:
     xs = [v.data for v in nodes]  # type: ignore[union-attr]
     if prim.valid is not None and not prim.valid(*xs):
         _domain(prim, *xs)
-    return _node(prim.forward(*xs), prim.name, nodes)  # type: ignore[arg-type]
+    return _make(prim.forward(*xs), prim.name, nodes)  # type: ignore[arg-type]
 
 
 def _power(base: Value, exponent: Value) -> Value:

@@ -85,7 +85,12 @@ class Mode:
     checked: bool = True
 
 
-MODE: ContextVar[Mode] = ContextVar("microgrannd_mode", default=Mode())  # noqa: B039 (frozen)
+#: The mode outside every block: record Values, no scope, domains checked.  The
+#: engine tests for it by identity (``current_mode() is DEFAULT``) to take its
+#: fast path, so :func:`_changed` hands back this very object whenever the
+#: fields come back to these values.
+DEFAULT = Mode()
+MODE: ContextVar[Mode] = ContextVar("microgrannd_mode", default=DEFAULT)  # a frozen default: safe to share
 #: The current :class:`Mode`.  (Call this rather than ``MODE.get()`` in other
 #: modules: CPython 3.11 builds a bound method for each ``imported_name.get()``,
 #: which costs about a tenth of recording a node.)
@@ -105,6 +110,8 @@ def _changed(scope: Any = _KEEP, grad_enabled: Any = _KEEP, node_type: Any = _KE
         m.node_type if node_type is _KEEP else node_type,
         m.checked if checked is _KEEP else checked,
     )
+    if new == DEFAULT:
+        new = DEFAULT
     token = MODE.set(new)
     try:
         yield new

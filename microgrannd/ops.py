@@ -159,7 +159,7 @@ def number(x: object, what: str) -> float:
     """
     if type(x) is float:
         return x
-    if isinstance(x, numbers.Real) and not isinstance(x, bool):
+    if type(x) is int or (isinstance(x, numbers.Real) and not isinstance(x, bool)):  # (an int: no ABC check)
         try:
             return float(x)
         except OverflowError:
