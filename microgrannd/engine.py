@@ -75,15 +75,16 @@ class Value:
             other = _operand(other)
             if other is None:
                 return NotImplemented
-        if current_mode() is not DEFAULT:
+        mode = current_mode()
+        if mode is not DEFAULT and (mode.node_type is not None or not mode.grad_enabled):
             return _make(self.data + other.data, "add", (self, other))
-        v = _new(Value)  # _make's default-mode path, inlined: + and * make most nodes
+        v = _new(Value)  # _make, inlined for Values recorded in any scope: + and * make most nodes
         v.data = self.data + other.data  # ADD's forward, inlined
         v.grad = 0.0
         v.op = "add"
         v.parents = (self, other)
         v.label = ""
-        v.scope = None
+        v.scope = mode.scope
         v.requires_grad = True
         v._mark = 0
         return v
@@ -97,7 +98,8 @@ class Value:
             other = _operand(other)
             if other is None:
                 return NotImplemented
-        if current_mode() is not DEFAULT:
+        mode = current_mode()
+        if mode is not DEFAULT and (mode.node_type is not None or not mode.grad_enabled):
             return _make(self.data * other.data, "mul", (self, other))
         v = _new(Value)  # as in __add__
         v.data = self.data * other.data  # MUL's forward, inlined
@@ -105,7 +107,7 @@ class Value:
         v.op = "mul"
         v.parents = (self, other)
         v.label = ""
-        v.scope = None
+        v.scope = mode.scope
         v.requires_grad = True
         v._mark = 0
         return v

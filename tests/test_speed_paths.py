@@ -75,8 +75,14 @@ def test_scopes_no_grad_and_tracing_leave_the_fast_path() -> None:
     with mg.no_grad():
         for v in (x + x, x * 3.0, x.relu(), -x):
             assert v.op == "" and v.parents == () and not v.requires_grad
+    with mg.scope("outer"), mg.no_grad():  # a scope does not hide no_grad from + and *
+        for v in (x + x, x * 3.0, x.relu(), -x):
+            assert v.op == "" and v.parents == () and not v.requires_grad
     c = mg.compile(lambda a: (a + 1.0) * a, 2.0)
     assert c(3.0) == (12.0, (7.0,))
+    with mg.scope("outer"):  # nor tracing
+        c = mg.compile(lambda a: (a + 1.0) * a, 2.0)
+        assert c(3.0) == (12.0, (7.0,)) and c(5.0) == (30.0, (11.0,))
 
 
 def test_leaving_every_block_restores_the_default_mode_object() -> None:
