@@ -11,6 +11,7 @@ from typing import Any
 
 from microgrannd.engine import Value
 from microgrannd.ops import PRIMITIVES
+from microgrannd.walk import toposort
 
 Formatter = Callable[[float], str]
 
@@ -44,6 +45,20 @@ def drawn_slots(v: Value) -> list[int]:
     """The parent slots that get an edge, in order (one per slot: ``x * x`` has two)."""
     folded = folded_slots(v)
     return [i for i in range(len(v.parents)) if i not in folded]
+
+
+def drawn_nodes(root: Value) -> list[Value]:
+    """The nodes reachable from ``root`` through drawn slots, in topological order."""
+    reached = {root}
+    stack = [root]
+    while stack:
+        v = stack.pop()
+        for i in drawn_slots(v):
+            p = v.parents[i]
+            if p not in reached:
+                reached.add(p)
+                stack.append(p)
+    return [v for v in toposort(root) if v in reached]
 
 
 def op_symbol(v: Value, fmt: Formatter) -> str:

@@ -49,6 +49,7 @@ import graphviz
 
 from microgrannd._view import (
     Formatter,
+    drawn_nodes,
     drawn_slots,
     formatter,
     grad_float,
@@ -60,7 +61,7 @@ from microgrannd.engine import Value
 from microgrannd.modes import Scope
 from microgrannd.render import RendererNotFoundError, RenderError, render_source, write_picture
 from microgrannd.tree import tree
-from microgrannd.walk import backprop, count_nodes, gradients, local_derivatives, toposort, vjp
+from microgrannd.walk import backprop, count_nodes, gradients, local_derivatives, vjp
 
 if TYPE_CHECKING:
     from microgrannd.nn.module import Module
@@ -296,17 +297,7 @@ class _Layout:
                  is_param: Callable[[Value], bool] = lambda v: False) -> None:
         self.root = root
         self.is_param = is_param
-        # the nodes reachable from root through drawn slots, in topological order
-        reached = {root}
-        stack = [root]
-        while stack:
-            v = stack.pop()
-            for i in drawn_slots(v):
-                p = v.parents[i]
-                if p not in reached:
-                    reached.add(p)
-                    stack.append(p)
-        self.nodes = [v for v in toposort(root) if v in reached]
+        self.nodes = drawn_nodes(root)
         self.index = {v: i for i, v in enumerate(self.nodes)}
         self.consumers: dict[Value, list[Value]] = {}
         for v in self.nodes:

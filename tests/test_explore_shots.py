@@ -2,26 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
-from types import ModuleType
 
 import pytest
-from test_explore_browser import need_browser
+from test_explore_browser import SHOTS, need_browser
 
 ROOT = Path(__file__).resolve().parents[1]
 IMAGES = ROOT / "docs" / "images"
 
 
-def load_script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("make_explorer_shots", ROOT / "scripts" / "make_explorer_shots.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-SCRIPT = load_script()
+SCRIPT = SHOTS  # scripts/make_explorer_shots.py, loaded once
 
 
 def png_size(path: Path) -> tuple[int, int]:

@@ -28,10 +28,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from microgrannd._view import drawn_slots, formatter, is_constant, op_symbol
+from microgrannd._view import drawn_nodes, drawn_slots, formatter, is_constant, op_symbol
 from microgrannd.engine import Value
 from microgrannd.modes import Scope
-from microgrannd.walk import backprop, count_nodes, gradients, local_derivatives, toposort, vjp
+from microgrannd.walk import backprop, count_nodes, gradients, local_derivatives, vjp
 
 __all__ = [
     "AUTO_STEPS",
@@ -223,17 +223,7 @@ def build(root: Value, upstream: float = 1.0, *, max_nodes: int = DEFAULT_MAX_NO
             count=counted, max_nodes=max_nodes,
         )
     upstream = float(upstream)
-    # the nodes reachable through drawn slots, in topological order
-    reached = {root}
-    stack = [root]
-    while stack:
-        v = stack.pop()
-        for i in drawn_slots(v):
-            p = v.parents[i]
-            if p not in reached:
-                reached.add(p)
-                stack.append(p)
-    order = [v for v in toposort(root) if v in reached]
+    order = drawn_nodes(root)
     index = {v: i for i, v in enumerate(order)}
     consumers: dict[Value, list[Value]] = {}
     for v in order:
