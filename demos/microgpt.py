@@ -230,7 +230,7 @@ class GPT:
             return [xi * scale for xi in x]
 
     def softmax(self, logits: list[Any]) -> list[Any]:
-        """``exp(l - max) / sum``; the max (``shift``, by default a number, not a node) keeps ``exp`` from overflowing."""
+        """``exp(l - max) / sum``; the max (``shift``: by default a number, not a node) keeps ``exp`` finite."""
         with self.scope("softmax"):
             m = self.shift(logits)
             es = [(v - m).exp() for v in logits]
@@ -318,7 +318,7 @@ class Adam:
             xs[i] -= lr * (m[i] / c1) / (math.sqrt(v[i] / c2) + self.eps)
 
     def step(self, params: Sequence[Any], lr: float) -> None:
-        """:meth:`update` on any engine's leaves (it reads and writes ``data`` and ``grad``), then zero the gradients."""
+        """:meth:`update` on any engine's leaves (it reads and writes ``data`` and ``grad``); zeroes the gradients."""
         xs = [p.data for p in params]
         self.update(xs, [p.grad for p in params], lr)
         for p, x in zip(params, xs, strict=True):
