@@ -16,13 +16,22 @@ head, the MLP, ...) through a ``scope(name)`` context factory: microgrannd's
 ``mg.scope`` records them as composite calls, which the drawing can collapse;
 ``contextlib.nullcontext`` serves any other engine
 (``benchmarks/microgpt_workload.py`` runs this very code on a closure-free
-engine).
+engine).  Token ids pick rows through ``select`` and the softmax's shift is
+``shift``: plain indexing and a number read from ``.data`` by default;
+``mg.gather`` and a recorded maximum when the loss is compiled.
+
+``--compile`` trains with the loss of one name compiled by ``mg.compile``
+as a function of the weights (one flat list of numbers) and the token ids
+(numbers: data, picked with ``mg.gather``): one trace per name length, Adam
+applied to the floats it returns; the losses are uncompiled training's to
+rounding.
 
 Run::
 
     python demos/microgpt.py                 # 200 steps, under a minute
     python demos/microgpt.py --full          # 1,000 steps
     python demos/microgpt.py --steps 20      # a quick check
+    python demos/microgpt.py --compile       # the loss compiled to a tape (codegen: slower to compile, faster to run)
     python demos/microgpt.py --draw pos.svg  # one position's graph, parts collapsed
 """
 
