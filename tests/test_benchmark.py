@@ -66,7 +66,8 @@ def test_quick_run_for_microgrannd_compiled_and_floor() -> None:
         "microgpt_step",
     }
     for (workload, variant, engine), row in results.rows.items():
-        assert engine in ("microgrannd", "floor") or (engine, workload) == ("compiled", "mlp_step")
+        assert engine in ("microgrannd", "floor") or (engine, workload) in {("compiled", "mlp_step"),
+                                                                              ("compiled", "microgpt_step")}
         assert row.error == "", (workload, variant, engine, row.error)
         if workload == "memory":
             assert row.extra["traced_per_node"] > 0
@@ -85,6 +86,10 @@ def test_quick_run_for_microgrannd_compiled_and_floor() -> None:
     assert "compile " in text and "paid back after" in text
     out = report.to_json(results, missing, TINY)
     assert set(out["compiled"]["compiled"]) == {"gc on", "gc off"}
+    assert set(out["compiled_microgpt_step"]["compiled"]) == {"gc on", "gc off"}
+    gpt_row = results.get("microgpt_step", "gc on", "compiled")
+    assert gpt_row.extra["compile_seconds"] != results.get("mlp_step", "gc on", "compiled").extra["compile_seconds"]
+    assert f"compile {report.fmt_time(gpt_row.extra['compile_seconds'])}, paid back after" in text
     assert any(line.startswith("mlp_step compiled gc on:") for line in out["targets"])
 
 
