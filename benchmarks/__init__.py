@@ -16,10 +16,13 @@ Engines (:mod:`benchmarks.engines`)
     matrices in ``microgpt_step``) and ``floor``: the same arithmetic on
     plain floats with a hand-written backward, the lower bound for any scalar
     engine in pure Python.
-    ``compiled`` and ``compiled-tape`` (``mlp_step`` only): the same loss
-    traced once by ``microgrannd.compile`` (generated code / flat tape) and
-    replayed on floats each step; the compilation is timed apart and reported
-    with the number of steps that pay it back against uncompiled microgrannd.
+    ``compiled`` and ``compiled-tape`` (``mlp_step`` and ``microgpt_step``):
+    the same loss traced once by ``microgrannd.compile`` (generated code / flat
+    tape) and replayed on floats each step; the compilation is timed apart and
+    reported with the number of steps that pay it back against uncompiled
+    microgrannd (for ``microgpt_step``, also an estimate of 1,000 training
+    steps over the names, one compilation per name length, against the
+    closure-free engine's).
 
 Workloads (:mod:`benchmarks.workloads`, which says how to add one)
     ``mlp_step`` (micrograd's demo training step, :mod:`benchmarks.mlp`),

@@ -14,7 +14,7 @@ from typing import Any
 
 FLOOR = "floor"
 # every engine the command line knows, in the order of the report's rows; the
-# compiled ones take part in mlp_step only (see benchmarks.workloads)
+# compiled ones take part in mlp_step and microgpt_step only (see benchmarks.workloads)
 ENGINE_ORDER = ("microgrannd", "compiled", "compiled-tape", "closure-free", "micrograd", "torch", FLOOR)
 
 

@@ -10,18 +10,27 @@ demo's size).  Every engine starts from the same weights
 ``closure-free``  the same code on :mod:`benchmarks.closure_free` (microgpt-style nodes that store
                   their local derivatives at forward time), nothing recorded;
 ``torch``         PyTorch on float64 tensors: the same math written with matrices and a causal mask;
-``floor``         the same arithmetic on plain floats with a hand-written backward (:func:`floor_gpt`).
+``floor``         the same arithmetic on plain floats with a hand-written backward (:func:`floor_gpt`);
+``compiled``      the demo's loss of one name compiled by ``mg.compile`` (``compile_loss``: the weights as
+                  one flat list, the token ids as data through ``mg.gather``, a trace per name length),
+                  generated code; ``compiled-tape`` the same on the flat tape.
 
 micrograd takes no part: its ``Value`` has no ``log`` or ``exp``.  The
 loss and every gradient are checked against the floor's before a time
 counts.  Each sample is split into building the graph, backward and freeing
-it; a graph engine's row also gives the number of nodes of one step.
+it; a graph engine's row also gives the number of nodes of one step.  A
+compiled row times the call of the compiled loss alone (forward and backward
+on floats); its compilation (one name length's trace) is timed apart, and the
+row says how many name lengths the names list has: how many compilations a
+run over every name needs.
 """
 
 from __future__ import annotations
 
+import gc
 import json
 import math
+import random
 from collections.abc import Sequence
 from functools import cache, partial
 from pathlib import Path
@@ -30,6 +39,7 @@ from typing import Any
 import microgrannd as mg
 from benchmarks.engines import Engine, TorchEngine
 from benchmarks.measure import (
+    Builder,
     Case,
     Config,
     FnSampler,
@@ -155,6 +165,76 @@ class TorchGpt:
 def graph_sampler(engine: Engine, p: Params) -> Sampler:
     """Engine ``engine``'s step: tensors for PyTorch, the demo's scalar model for the others."""
     return TorchGpt(engine, p) if isinstance(engine, TorchEngine) else ScalarGpt(engine, p)
+
+
+# --------------------------------------------------------------------------
+# The compiled step
+
+
+class CompiledGpt:
+    """The step compiled: the demo's ``compile_loss``, traced once for the name's length, replayed on floats.
+
+    It is traced (untimed, reported by :meth:`extra`) at other weights and on
+    another name of the same length than the ones it runs on, so a compiled
+    function that froze the traced numbers or token ids fails the check
+    against the floor.
+    """
+
+    method = "codegen"
+
+    def __init__(self, p: Params) -> None:
+        g, cfg, weights, tokens = setup(p)
+        names = g.load_names()
+        vocab = g.Vocab.of(names)
+        self.tokens = tokens[: cfg.block_size + 1]  # all the loss reads
+        self.flat = g.flatten(weights)
+        rng = random.Random(1)
+        self.trace_flat = [x + rng.gauss(0.0, 0.05) for x in self.flat]
+        self.trace_tokens = [vocab.bos, *((t + 1) % len(vocab.chars) for t in self.tokens[1:-1]), vocab.bos]
+        self.lengths = len({min(len(name) + 2, cfg.block_size + 1) for name in names})
+        gc.collect()
+        t0 = now()
+        self.compiled: Any = g.compile_loss(cfg, weights, self.method)
+        self.compiled(self.trace_flat, self.trace_tokens)
+        self.compile_seconds = (now() - t0) / 1e9
+
+    def run(self) -> tuple[float, list[float]]:
+        """The compiled loss and gradients on the workload's weights and name."""
+        loss, grads = self.compiled(self.flat, self.tokens)
+        return loss, grads
+
+    def step(self) -> StepOut:
+        """One call of the compiled loss (forward and backward on floats), timed."""
+        t0 = now()
+        loss, grads = self.run()
+        t1 = now()
+        seconds = (t1 - t0) / 1e9
+        return seconds, {"fwd+bwd": seconds}, {"loss": loss, "grads": list(grads)}
+
+    def extra(self) -> dict[str, Any]:
+        """The compilation (seconds, method, nodes) and the names list's number of name lengths."""
+        c = self.compiled
+        return {"compile_seconds": self.compile_seconds, "trace_seconds": c.trace_seconds, "method": c.method,
+                "nodes": c.num_nodes, "lengths": self.lengths}
+
+
+class CompiledTapeGpt(CompiledGpt):
+    """The step compiled to a flat tape run by a tight loop (compiles faster, runs slower)."""
+
+    method = "tape"
+
+
+def compiled_builder(cls: type[CompiledGpt]) -> Builder:
+    """A compiled engine's builder: one compiled step per parameters, kept for the worker's life."""
+    runners: dict[str, CompiledGpt] = {}
+
+    def build(p: Params) -> Sampler:
+        key = json.dumps(p, sort_keys=True)
+        if key not in runners:
+            runners[key] = cls(p)
+        return runners[key]
+
+    return build
 
 
 # --------------------------------------------------------------------------
@@ -330,10 +410,13 @@ def microgpt_step() -> Workload:
         "microgpt_step",
         "one training step of demos/microgpt.py's scalar GPT (1 layer, 4 heads of 4, 4,192 weights; --quick: "
         "2 heads of 4) on one name: the mean cross-entropy, backward, freeing; torch runs the same math with "
-        "matrices; micrograd cannot (no log, exp)",
+        "matrices; micrograd cannot (no log, exp); compiled and compiled-tape: the loss compiled once for "
+        "the name's length, its compilation reported apart",
         reference=reference,
         graph=graph_sampler,
         floor=floor_sampler,
+        # each in a worker of its own, as for mlp_step: the traced graph stays alive
+        only={"compiled": compiled_builder(CompiledGpt), "compiled-tape": compiled_builder(CompiledTapeGpt)},
         unable={"micrograd": "micrograd's Value has no log or exp"},
         cases=cases,
     )

@@ -44,28 +44,45 @@ def median_of(results: Results, workload: str, variant: str, engine: str) -> flo
     return None if row is None else row.median
 
 
-def compiled_summary(results: Results, variant: str, engine: str) -> dict[str, Any] | None:
-    """A compiled mlp_step row's ratios, compile time and amortisation (None if it has no time).
+COMPILED_PEERS = {"mlp_step": "micrograd", "microgpt_step": "closure-free"}
+"""The workloads with compiled rows, and the peer engine each compiled row is compared with."""
+AMORTISED_STEPS = 1000  # microgpt_step's amortised estimate: this many training steps, one name each
+
+
+def compiled_summary(results: Results, variant: str, engine: str, workload: str = "mlp_step") -> dict[str, Any] | None:
+    """A compiled row's ratios, compile time and amortisation (None if it has no time).
 
     ``amortised_after_steps``: how many steps the compilation takes to pay
     back against uncompiled microgrannd's fastest step of the same variant (a
     conservative count: the median saves more); None if it never does.
+    ``<peer>_per``: how many times faster than the workload's peer engine
+    (:data:`COMPILED_PEERS`).  A row that says how many name lengths there
+    are (microgpt_step's ``lengths``) also gets ``amortised``: an estimate,
+    computed from this run's medians, of :data:`AMORTISED_STEPS` steps over
+    the names, one compilation per length, against the peer's as many steps.
     """
-    row = results.get("mlp_step", variant, engine)
+    row = results.get(workload, variant, engine)
     if row is None or row.median is None or "compile_seconds" not in row.extra:
         return None
-    mg, fl = (median_of(results, "mlp_step", variant, n) for n in ("micrograd", "floor"))
-    plain = results.get("mlp_step", variant, "microgrannd")
+    peer_name = COMPILED_PEERS[workload]
+    peer, fl = (median_of(results, workload, variant, n) for n in (peer_name, "floor"))
+    plain = results.get(workload, variant, "microgrannd")
     out: dict[str, Any] = {
         "median": row.median,
         "per_floor": row.median / fl if fl else None,
-        "micrograd_per": mg / row.median if mg else None,
+        f"{peer_name.replace('-', '_')}_per": peer / row.median if peer else None,
         "compile_seconds": row.extra["compile_seconds"],
         "nodes": row.extra.get("nodes"),
         "amortised_after_steps": None,
     }
     if plain is not None and plain.min is not None and plain.min > row.median:
         out["amortised_after_steps"] = math.ceil(out["compile_seconds"] / (plain.min - row.median))
+    lengths = row.extra.get("lengths")
+    if lengths and peer:
+        n = AMORTISED_STEPS
+        total = lengths * out["compile_seconds"] + n * row.median
+        out["amortised"] = {"steps": n, "compilations": lengths, "seconds": total, "peer_seconds": n * peer,
+                            "peer_per": n * peer / total}
     return out
 
 
@@ -77,7 +94,8 @@ def notes(results: Results, row: Row) -> str:
     nodes = row.extra.get("nodes")
     if row.median is not None and nodes:
         text += f"; {nodes:,} nodes, {fmt_time(row.median / nodes)}/node"
-    summary = compiled_summary(results, row.variant, row.engine) if not row.error else None
+    compiled = row.workload in COMPILED_PEERS and not row.error
+    summary = compiled_summary(results, row.variant, row.engine, row.workload) if compiled else None
     if summary is not None:
         steps = summary["amortised_after_steps"]
         text += (
@@ -182,6 +200,9 @@ def targets(results: Results) -> list[str]:
                 f"(target <= 50: {met(steps is not None and steps <= 50)})"
             )
             out.append(f"mlp_step {engine} {variant}: " + "; ".join(parts))
+    for engine in COMPILED_ENGINES:
+        for variant in GC_VARIANTS:
+            out += microgpt_compiled_targets(results, variant, engine)
     for kind in PRIMITIVE_KINDS:
         s = speedup(f"primitive {kind}", "gc on")
         a = results.get(f"primitive {kind}", "gc on", "micrograd")
@@ -214,6 +235,29 @@ def targets(results: Results) -> list[str]:
     return out
 
 
+def microgpt_compiled_targets(results: Results, variant: str, engine: str) -> list[str]:
+    """A compiled microgpt_step row's target line (per step against closure-free) and its amortised estimate."""
+    c = compiled_summary(results, variant, engine, "microgpt_step")
+    if c is None or c["closure_free_per"] is None:
+        return []
+    s, goal = c["closure_free_per"], MICROGPT_TARGET
+    steps = c["amortised_after_steps"]
+    lines = [
+        f"microgpt_step {engine} {variant}: {s:.1f}x faster than closure-free per step (target >= {goal:g}x): "
+        f"{met(s >= goal)}; compiled in {c['compile_seconds']:.2f} s per name length ({c['nodes']:,} nodes), "
+        f"paid back against microgrannd after {'never' if steps is None else steps} steps of that length"
+    ]
+    a = c.get("amortised")
+    if a is not None:
+        lines.append(
+            f"microgpt_step {engine} {variant}, amortised (an estimate from the medians above, every name costing "
+            f"what this one does): {a['steps']:,} steps over the names' {a['compilations']} lengths, "
+            f"{a['compilations']} compilations included, take {a['seconds']:.1f} s against closure-free's "
+            f"{a['peer_seconds']:.1f} s: {a['peer_per']:.2f}x"
+        )
+    return lines
+
+
 def survivors(results: Results) -> list[str]:
     """The largest chain each engine completed."""
     best: dict[str, int] = {}
@@ -244,6 +288,14 @@ def to_json(results: Results, missing: dict[str, str], config: Config) -> dict[s
                 variant: summary
                 for variant in GC_VARIANTS
                 if (summary := compiled_summary(results, variant, engine)) is not None
+            }
+            for engine in COMPILED_ENGINES
+        },
+        "compiled_microgpt_step": {
+            engine: {
+                variant: summary
+                for variant in GC_VARIANTS
+                if (summary := compiled_summary(results, variant, engine, "microgpt_step")) is not None
             }
             for engine in COMPILED_ENGINES
         },

@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # the benchmarks package sits in the checkout; it is not installed
     sys.path.insert(0, str(ROOT))
 
-from benchmarks import mlp, report, runner, workloads  # noqa: E402
+from benchmarks import microgpt_workload, mlp, report, runner, workloads  # noqa: E402
 from benchmarks.engines import ClosureFreeEngine, MicrogranndEngine  # noqa: E402
 from benchmarks.measure import (  # noqa: E402
     Case,
@@ -66,7 +66,8 @@ def test_quick_run_for_microgrannd_compiled_and_floor() -> None:
         "microgpt_step",
     }
     for (workload, variant, engine), row in results.rows.items():
-        assert engine in ("microgrannd", "floor") or (engine, workload) == ("compiled", "mlp_step")
+        assert engine in ("microgrannd", "floor") or (engine, workload) in {("compiled", "mlp_step"),
+                                                                              ("compiled", "microgpt_step")}
         assert row.error == "", (workload, variant, engine, row.error)
         if workload == "memory":
             assert row.extra["traced_per_node"] > 0
@@ -85,6 +86,10 @@ def test_quick_run_for_microgrannd_compiled_and_floor() -> None:
     assert "compile " in text and "paid back after" in text
     out = report.to_json(results, missing, TINY)
     assert set(out["compiled"]["compiled"]) == {"gc on", "gc off"}
+    assert set(out["compiled_microgpt_step"]["compiled"]) == {"gc on", "gc off"}
+    gpt_row = results.get("microgpt_step", "gc on", "compiled")
+    assert gpt_row.extra["compile_seconds"] != results.get("mlp_step", "gc on", "compiled").extra["compile_seconds"]
+    assert f"compile {report.fmt_time(gpt_row.extra['compile_seconds'])}, paid back after" in text
     assert any(line.startswith("mlp_step compiled gc on:") for line in out["targets"])
 
 
@@ -104,23 +109,45 @@ def test_microgpt_step_through_the_command_line(tmp_path: Path) -> None:
     """``--quick`` runs the small GPT on every engine that can express it; micrograd is said to have no row."""
     torch = importlib.util.find_spec("torch") is not None
     cmd = [sys.executable, "-m", "benchmarks", "--quick", "--workloads", "microgpt_step", "--gc", "off",
-           "--engines", "microgrannd,closure-free,micrograd,torch,floor", "--json", "out.json"]
+           "--engines", "microgrannd,compiled,compiled-tape,closure-free,micrograd,torch,floor", "--json", "out.json"]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, env=env, timeout=600)
     assert proc.returncode == 0, proc.stderr
     rows = {line.split()[3]: line for line in proc.stdout.splitlines() if line.startswith("microgpt_step     gc off")}
-    assert set(rows) == {"microgrannd", "closure-free", "floor", *(["torch"] if torch else [])}
+    compiled = ("compiled", "compiled-tape")
+    assert set(rows) == {"microgrannd", *compiled, "closure-free", "floor", *(["torch"] if torch else [])}
     for engine in ("microgrannd", "closure-free"):
         assert " build " in rows[engine] and " backward " in rows[engine] and " nodes, " in rows[engine]
+    for engine in compiled:
+        assert " fwd+bwd " in rows[engine] and "; compile " in rows[engine] and "paid back after" in rows[engine]
     assert "WRONG" not in proc.stdout
     assert "microgpt_step: no micrograd row (micrograd's Value has no log or exp)" in proc.stdout
-    target = next(line for line in proc.stdout.splitlines() if line.startswith("microgpt_step gc off:"))
+    lines = proc.stdout.splitlines()
+    target = next(line for line in lines if line.startswith("microgpt_step gc off:"))
     assert "faster than closure-free (target >= 2.5x)" in target
     assert ("torch's time" in target) == torch
     out = json.loads((tmp_path / "out.json").read_text())
     timed = [r for r in out["rows"] if r["workload"] == "microgpt_step"]
     assert len(timed) == len(rows) and all(r["error"] == "" and r["median"] > 0 for r in timed)
     assert out["absent"] == ["microgpt_step: no micrograd row (micrograd's Value has no log or exp)"]
+    # the compiled rows: their own compilation, the names' lengths, a target line and an amortised estimate each
+    names = (ROOT / "demos" / "data" / "names.txt").read_text().split()
+    lengths = len({len(name) for name in names})  # every name fits the block: one trace per length
+    by_engine = {r["engine"]: r for r in timed}
+    peer = by_engine["closure-free"]["median"]
+    for engine in compiled:
+        row = by_engine[engine]
+        assert row["extra"]["method"] == ("tape" if engine == "compiled-tape" else "codegen")
+        assert row["extra"]["lengths"] == lengths and row["extra"]["compile_seconds"] > 0
+        summary = out["compiled_microgpt_step"][engine]["gc off"]
+        assert summary["closure_free_per"] == pytest.approx(peer / row["median"])
+        a = summary["amortised"]
+        assert a["compilations"] == lengths and a["steps"] == 1000
+        assert a["seconds"] == pytest.approx(lengths * row["extra"]["compile_seconds"] + 1000 * row["median"])
+        assert a["peer_per"] == pytest.approx(1000 * peer / a["seconds"])
+        line = next(x for x in lines if x.startswith(f"microgpt_step {engine} gc off: "))
+        assert "x faster than closure-free per step (target >= 2.5x): " in line
+        assert any(x.startswith(f"microgpt_step {engine} gc off, amortised (an estimate") for x in lines)
 
 
 def test_unknown_names_are_refused() -> None:
@@ -216,6 +243,63 @@ def test_a_wrong_compiled_engine_is_reported_not_timed() -> None:
         row = results.get("mlp_step", "gc on", name)
         assert row.error.startswith("WRONG RESULT"), row.error
         assert row.median is None and row.samples == [] and row.extra == {}
+
+
+class StaleWeightsGpt(microgpt_workload.CompiledTapeGpt):
+    """A compiled step that replays the weights it was traced with instead of the step's."""
+
+    def run(self) -> tuple[float, list[float]]:
+        loss, grads = self.compiled(self.trace_flat, self.tokens)
+        return loss, grads
+
+
+class StaleTokensGpt(microgpt_workload.CompiledTapeGpt):
+    """A compiled step that reads the name it was traced on (token ids frozen into the trace) instead of the step's."""
+
+    def run(self) -> tuple[float, list[float]]:
+        loss, grads = self.compiled(self.flat, self.trace_tokens)
+        return loss, grads
+
+
+def test_a_wrong_compiled_microgpt_step_is_reported_not_timed() -> None:
+    params = workloads.WORKLOADS["microgpt_step"].cases(TINY)[0].params
+    want = microgpt_workload.reference(params)
+    results = Results()
+    for name, cls in (("compiled-tape", microgpt_workload.CompiledTapeGpt), ("stale-weights", StaleWeightsGpt),
+                      ("stale-tokens", StaleTokensGpt)):
+        run_sampler(results.row("microgpt_step", "gc on", name), want, cls(params), "on", warmup=1, samples=1)
+    good = results.get("microgpt_step", "gc on", "compiled-tape")
+    assert good.median is not None and good.extra["method"] == "tape" and good.extra["nodes"] > 0
+    for name in ("stale-weights", "stale-tokens"):
+        row = results.get("microgpt_step", "gc on", name)
+        assert row.error.startswith("WRONG RESULT"), row.error
+        assert row.median is None and row.samples == [] and row.extra == {}
+
+
+def test_the_compiled_microgpt_summary_and_target_lines() -> None:
+    """The report's figures for a compiled microgpt_step row, from made-up times: its own row's, not mlp_step's."""
+    results = Results()
+    times = {"compiled": 0.01, "closure-free": 0.1, "microgrannd": 0.09, "floor": 0.005}
+    for engine, t in times.items():
+        results.row("microgpt_step", "gc on", engine).add(t)
+    results.row("microgpt_step", "gc on", "compiled").extra = {"compile_seconds": 2.0, "nodes": 1000, "lengths": 10}
+    results.row("mlp_step", "gc on", "compiled").add(0.001)
+    results.row("mlp_step", "gc on", "compiled").extra = {"compile_seconds": 7.0, "nodes": 5}
+    s = report.compiled_summary(results, "gc on", "compiled", "microgpt_step")
+    assert s is not None and s["closure_free_per"] == pytest.approx(10.0) and s["per_floor"] == pytest.approx(2.0)
+    assert s["amortised_after_steps"] == 25  # 2 s saved at 0.08 s a step
+    assert s["amortised"] == pytest.approx(
+        {"steps": 1000, "compilations": 10, "seconds": 30.0, "peer_seconds": 100.0, "peer_per": 100 / 30})
+    lines = report.targets(results)
+    assert ("microgpt_step compiled gc on: 10.0x faster than closure-free per step (target >= 2.5x): met; "
+            "compiled in 2.00 s per name length (1,000 nodes), paid back against microgrannd after 25 steps "
+            "of that length") in lines
+    assert any(line.startswith("microgpt_step compiled gc on, amortised") and line.endswith(
+        "take 30.0 s against closure-free's 100.0 s: 3.33x") for line in lines)
+    assert "compile 2.000 s, paid back after 25 steps" in report.table(results)
+    results.row("microgpt_step", "gc on", "compiled").samples = [0.05]  # 2x: the target is not met
+    assert any(line.startswith("microgpt_step compiled gc on: 2.0x") and "NOT met" in line
+               for line in report.targets(results))
 
 
 def test_a_workload_is_one_table_entry(monkeypatch: pytest.MonkeyPatch) -> None:

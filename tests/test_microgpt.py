@@ -56,6 +56,43 @@ def test_runs_are_deterministic_given_the_seed() -> None:
     assert a.losses != c.losses
 
 
+def test_compiled_training_gives_the_losses_and_weights_of_uncompiled_training() -> None:
+    """Same seed, same names: the compiled loss (a trace per name length, token ids as data) trains alike."""
+    docs = ["a", "bo", "cal", "dorothy", "ed", "fay"]  # 3, 4, 5 tokens; dorothy is cut to block_size + 1 = 5
+    plain = gpt.run(8, seed=5, n_samples=2, cfg=TINY, docs=docs)
+    for method in ("tape", "codegen"):
+        compiled = gpt.run(8, seed=5, n_samples=2, cfg=TINY, docs=docs, compile_method=method)
+        assert compiled.losses == pytest.approx(plain.losses, rel=1e-12, abs=0)
+        assert len(set(compiled.losses)) == 8  # eight different names' losses, not one replayed
+        ours = [p.data for p in compiled.model.parameters()]
+        theirs = [p.data for p in plain.model.parameters()]
+        assert ours == pytest.approx(theirs, rel=1e-12, abs=1e-15) and ours != gpt.flatten(
+            gpt.init_weights(TINY, plain.vocab.size, 5))
+        info = compiled.compiled.cache_info()
+        assert (info.misses, info.hits, info.maxsize) == (3, 5, TINY.block_size)
+        assert compiled.compiled.method == method
+    assert plain.compiled is None
+
+
+def test_the_compiled_loss_reads_token_ids_and_weights_at_every_call() -> None:
+    vocab = gpt.Vocab.of(["abc"])
+    weights = gpt.init_weights(TINY, vocab.size, seed=1)
+    loss = gpt.compile_loss(TINY, weights, "tape")
+    flat = gpt.flatten(weights)
+    for doc, bumped in (("ab", False), ("ca", False), ("ca", True), ("bcab", False)):
+        if bumped:
+            flat = [x * 1.5 for x in flat]
+        value, grads = loss(flat, vocab.encode(doc))
+        model = gpt.GPT.build(gpt.unflatten(flat, weights), TINY, mg.Value)
+        want = model.loss(vocab.encode(doc))
+        want.backward()
+        assert value == pytest.approx(want.data, rel=1e-13)
+        assert grads == pytest.approx([p.grad for p in model.parameters()], rel=1e-10, abs=1e-15)
+    assert loss.cache_info().misses == 2  # "ab", "ca": one length; "bcab": another
+    with pytest.raises(ValueError, match="numbers for"):
+        gpt.unflatten(flat[:-1], weights)
+
+
 def tiny_model(values: dict[tuple[str, int, int], Any]) -> Any:
     """The tiny GPT on Values; the weights at the keys of ``values`` are replaced by those."""
     vocab = gpt.Vocab.of(["abc"])
@@ -114,6 +151,14 @@ def test_main_short_run_prints_losses_and_samples(capsys: pytest.CaptureFixture[
     out = capsys.readouterr().out
     assert "4192 parameters" in out and "mean loss" in out and "samples" in out
     assert (tmp_path / "g.dot").read_text().startswith("digraph")
+
+
+def test_main_compiled_prints_the_cache(capsys: pytest.CaptureFixture[str]) -> None:
+    assert gpt.main(["--steps", "3", "--samples", "2", "--compile"]) == 0
+    out = capsys.readouterr().out
+    assert "compiled (tape):" in out and " cache hits; compiling took " in out and "mean loss" in out
+    with pytest.raises(SystemExit):
+        gpt.main(["--compile", "jit"])
 
 
 def test_explore_writes_the_position_collapsed_to_the_models_parts(tmp_path: Path) -> None:
