@@ -299,3 +299,33 @@ def test_odd_graphs_step_as_in_python_collapsed_or_not(tmp_path: Path, browser: 
             assert w.page.inner_text('[data-role="counter"]') == f"{total} / {total}"
         assert w.count("[data-node-id]") >= 2, name
         w.close()
+
+
+def test_the_notebook_output_runs_in_its_iframe(tmp_path: Path, browser: Any) -> None:
+    """What Jupyter (Lab, classic, VS Code) shows: `_repr_html_` inside a host page, the page in a sandboxed iframe."""
+    x = mg.Value(-1.0, "x")
+    e = mg.explore(x.sigmoid(), upstream=3)
+    host = tmp_path / "notebook.html"
+    host.write_text(f'<!DOCTYPE html><html><head><meta charset="utf-8"></head><body><h1>Out[1]:</h1>'
+                    f"{e._repr_html_()}</body></html>", encoding="utf-8")  # notebooks are UTF-8 pages
+    page = browser.new_page(viewport=SHOTS.VIEWPORT)
+    requests: list[str] = []
+    errors: list[str] = []
+    page.on("request", lambda r: requests.append(r.url))
+    page.on("console", lambda m: errors.append(m.text) if m.type in ("error", "assert") else None)
+    page.on("pageerror", lambda err: errors.append(str(err)))
+    try:
+        page.goto(host.resolve().as_uri())
+        frame = page.frames[1]  # the explorer, in the iframe's own document
+        frame.wait_for_function("document.body.dataset.ready === '1'", timeout=SHOTS.OPEN_TIMEOUT_MS)
+        assert frame.locator("[data-node-id]").count() > 0
+        page.locator("iframe").click(position={"x": 5, "y": 5})  # focus, as a reader's click would
+        for _ in e.steps():
+            frame.press("body", "ArrowRight")
+        assert frame.inner_text('[data-role="step"] [data-role="step-text"]') == e.steps()[-1]
+        assert e.steps()[-1].endswith("x.grad = 0.5898")
+        assert not errors, errors
+        offending = [u[:120] for u in requests if not u.startswith((*ALLOWED_SCHEMES, "about:"))]
+        assert not offending, f"network requests: {offending}"
+    finally:
+        page.close()
