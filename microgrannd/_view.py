@@ -61,6 +61,25 @@ def drawn_nodes(root: Value) -> list[Value]:
     return [v for v in toposort(root) if v in reached]
 
 
+def drawn_consumers(nodes: list[Value]) -> dict[Value, list[Value]]:
+    """For each node of ``nodes`` used through a drawn slot, the nodes that use it (once per slot)."""
+    consumers: dict[Value, list[Value]] = {}
+    for v in nodes:
+        for i in drawn_slots(v):
+            consumers.setdefault(v.parents[i], []).append(v)
+    return consumers
+
+
+def common_prefix(paths: list[tuple[Any, ...]]) -> tuple[Any, ...]:
+    """The longest scope path that starts every path of ``paths`` (scopes compared by identity)."""
+    first = paths[0]
+    n = min(len(p) for p in paths)
+    k = 0
+    while k < n and all(p[k] is first[k] for p in paths):
+        k += 1
+    return first[:k]
+
+
 def op_symbol(v: Value, fmt: Formatter) -> str:
     """The symbol of ``v``'s operation, with folded constants: ``×``, ``exp``, ``^2``."""
     text = PRIMITIVES[v.op].symbol

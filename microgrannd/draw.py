@@ -49,6 +49,8 @@ import graphviz
 
 from microgrannd._view import (
     Formatter,
+    common_prefix,
+    drawn_consumers,
     drawn_nodes,
     drawn_slots,
     formatter,
@@ -119,15 +121,6 @@ def _collapse_rule(collapse: bool | str | Iterable[str]) -> Callable[[str], bool
         return lambda name: False
     names = {collapse} if isinstance(collapse, str) else set(collapse)
     return lambda name: name in names
-
-
-def _common_prefix(paths: list[tuple[Scope, ...]]) -> tuple[Scope, ...]:
-    first = paths[0]
-    n = min(len(p) for p in paths)
-    k = 0
-    while k < n and all(p[k] is first[k] for p in paths):
-        k += 1
-    return first[:k]
 
 
 class Drawing:
@@ -299,15 +292,12 @@ class _Layout:
         self.is_param = is_param
         self.nodes = drawn_nodes(root)
         self.index = {v: i for i, v in enumerate(self.nodes)}
-        self.consumers: dict[Value, list[Value]] = {}
-        for v in self.nodes:
-            for i in drawn_slots(v):
-                self.consumers.setdefault(v.parents[i], []).append(v)
+        self.consumers = drawn_consumers(self.nodes)
         # where each node sits: its composite calls, outermost first
         self.path: dict[Value, tuple[Scope, ...]] = {}
         for v in reversed(self.nodes):  # consumers before their parents
             if is_constant(v) and not v.label and v in self.consumers:
-                self.path[v] = _common_prefix([self.path[c] for c in self.consumers[v]])
+                self.path[v] = common_prefix([self.path[c] for c in self.consumers[v]])
             else:
                 self.path[v] = v.scope.path() if v.scope is not None else ()
         # collapsed calls: the outermost collapsed call around each node

@@ -90,7 +90,7 @@ class Mode:
 #: fast path, so :func:`_changed` hands back this very object whenever the
 #: fields come back to these values.
 DEFAULT = Mode()
-MODE: ContextVar[Mode] = ContextVar("microgrannd_mode", default=DEFAULT)  # a frozen default: safe to share
+MODE: ContextVar[Mode] = ContextVar("microgrannd_mode", default=DEFAULT)  # never changed: safe to share
 #: The current :class:`Mode`.  (Call this rather than ``MODE.get()`` in other
 #: modules: CPython 3.11 builds a bound method for each ``imported_name.get()``,
 #: which costs about a tenth of recording a node.)

@@ -28,7 +28,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from microgrannd._view import drawn_nodes, drawn_slots, formatter, is_constant, op_symbol
+from microgrannd._view import (
+    common_prefix,
+    drawn_consumers,
+    drawn_nodes,
+    drawn_slots,
+    formatter,
+    is_constant,
+    op_symbol,
+)
 from microgrannd.engine import Value
 from microgrannd.modes import Scope
 from microgrannd.walk import backprop, count_nodes, gradients, local_derivatives, vjp
@@ -171,15 +179,6 @@ class Step:
 # Building the graph
 
 
-def _common_prefix(paths: list[tuple[Scope, ...]]) -> tuple[Scope, ...]:
-    first = paths[0]
-    n = min(len(p) for p in paths)
-    k = 0
-    while k < n and all(p[k] is first[k] for p in paths):
-        k += 1
-    return first[:k]
-
-
 def _names(nodes: list[Value], params: set[Value]) -> list[str]:
     """A short unique name per node: its label, else its op (param, leaf) and position; constants show their value."""
     names: list[str] = []
@@ -225,15 +224,12 @@ def build(root: Value, upstream: float = 1.0, *, max_nodes: int = DEFAULT_MAX_NO
     upstream = float(upstream)
     order = drawn_nodes(root)
     index = {v: i for i, v in enumerate(order)}
-    consumers: dict[Value, list[Value]] = {}
-    for v in order:
-        for i in drawn_slots(v):
-            consumers.setdefault(v.parents[i], []).append(v)
+    consumers = drawn_consumers(order)
     placed_leaves = set(params) | (_neuron_parameters() if any(not v.parents for v in order) else set())
     paths: dict[Value, tuple[Scope, ...]] = {}
     for v in reversed(order):  # consumers before their parents
         if not v.parents and v in consumers and ((is_constant(v) and not v.label) or v in placed_leaves):
-            paths[v] = _common_prefix([paths[c] for c in consumers[v]])
+            paths[v] = common_prefix([paths[c] for c in consumers[v]])
         else:
             paths[v] = v.scope.path() if v.scope is not None else ()
     # scopes by call order
