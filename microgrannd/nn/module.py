@@ -28,7 +28,7 @@ from typing import Any
 
 from microgrannd import functions
 from microgrannd.engine import Value
-from microgrannd.modes import MODE, Scope, _new, _scope_ids, current_mode, enter_scope, mode_in, new_scope
+from microgrannd.modes import MODE, current_mode, enter_scope, mode_in, new_scope
 from microgrannd.nn.init import Init, RngLike, draw, get_rng
 
 __all__ = ["ACTIVATIONS", "MLP", "Activation", "Dropout", "Layer", "Module", "Neuron"]
@@ -217,12 +217,8 @@ class Layer(Module):
         try:
             out = []
             for n in self.neurons:
-                if type(n) is Neuron:  # new_scope("Neuron", layer), inline
-                    s = _new(Scope)
-                    s.name = "Neuron"
-                    s.id = next(_scope_ids)
-                    s.parent = layer
-                    mode.scope = s
+                if type(n) is Neuron:
+                    mode.scope = new_scope("Neuron", layer)
                     out.append(n._output(x))
                 else:
                     mode.scope = layer
